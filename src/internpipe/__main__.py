@@ -1,0 +1,3 @@
+from internpipe.cli.app import main
+
+main()

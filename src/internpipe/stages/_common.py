@@ -1,0 +1,31 @@
+"""Pieces shared by the stage kind modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict
+
+from internpipe.errors import UserError
+
+
+class Options(BaseModel):
+    """Base of every stage's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def no_local_files(options: Any, recipe_dir: Path) -> list[Path]:
+    return []
+
+
+def not_yet(kind: str, issue: int) -> NoReturn:
+    raise UserError(f"the {kind!r} stage kind can be validated but not run by internpipe "
+                    f"{__import__('internpipe').__version__} yet (tracked in issue #{issue}); "
+                    f"run the stages before it with --until, or leave it out")
+
+
+def resolve(recipe_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else recipe_dir / path

@@ -1,0 +1,133 @@
+"""Test-only stage kinds, registered through INTERNPIPE_PLUGINS=support.teststages.
+
+- source:    writes `text` into out/data.txt (a model-producing stage without inputs)
+- transform: reads its input's data.txt, appends `suffix` (takes the nearest model)
+- fail:      a step that exits with `code`
+- slow:      writes out/partial.txt, then sleeps `seconds` (for signals), then finishes;
+             its child writes its pid to work/child.pid so tests can check it is gone
+- liar:      exits 0 without writing what collect() expects (exit codes lie upstream)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from internpipe import stages
+from internpipe.errors import StageFailed
+from internpipe.stages import MODEL, InputSpec, StageContext, Step
+
+PY = sys.executable
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _no_tool(options: Any, device: str) -> None:
+    return None
+
+
+def _no_files(options: Any, recipe_dir: Path) -> list[Path]:
+    return []
+
+
+def _check_data(ctx: StageContext) -> dict[str, Any]:
+    data = ctx.out / "data.txt"
+    if not data.exists():
+        raise StageFailed(ctx.name, "data.txt was not written")
+    return {"text": data.read_text()}
+
+
+class _Kind:
+    def __init__(self, name: str, options: type[BaseModel], plan: Any,
+                 inputs: tuple[InputSpec, ...] = (), local_files: Any = _no_files,
+                 collect: Any = _check_data) -> None:
+        self.KIND = name
+        self.PRODUCES = MODEL
+        self.Options = options
+        self.INPUTS = inputs
+        self.tool = _no_tool
+        self.local_files = local_files
+        self.plan = plan
+        self.collect = collect
+
+
+class SourceOptions(_Base):
+    text: str = "hello"
+    file: str | None = None
+
+
+def _source_plan(ctx: StageContext) -> list[Step]:
+    opts: Any = ctx.options
+    code = ("import sys, pathlib; text = sys.argv[2]\n"
+            "if sys.argv[3]: text += pathlib.Path(sys.argv[3]).read_text()[:20]\n"
+            "pathlib.Path(sys.argv[1], 'data.txt').write_text(text); print('wrote', text)")
+    file = str(ctx.recipe_dir / opts.file) if opts.file else ""
+    return [Step("write", [PY, "-c", code, str(ctx.out), opts.text, file])]
+
+
+def _source_files(options: Any, recipe_dir: Path) -> list[Path]:
+    return [recipe_dir / options.file] if options.file else []
+
+
+class TransformOptions(_Base):
+    model: str | None = None
+    suffix: str = "!"
+
+
+def _transform_plan(ctx: StageContext) -> list[Step]:
+    opts: Any = ctx.options
+    src = ctx.input("model").path / "data.txt"
+    code = ("import sys, pathlib\n"
+            "t = pathlib.Path(sys.argv[1]).read_text() + sys.argv[3]\n"
+            "pathlib.Path(sys.argv[2], 'data.txt').write_text(t); print('wrote', t)")
+    return [Step("transform", [PY, "-c", code, str(src), str(ctx.out), opts.suffix])]
+
+
+class FailOptions(_Base):
+    code: int = 3
+
+
+def _fail_plan(ctx: StageContext) -> list[Step]:
+    opts: Any = ctx.options
+    code = f"import sys; print('about to fail'); sys.exit({opts.code})"
+    return [Step("fail", [PY, "-c", code])]
+
+
+class SlowOptions(_Base):
+    seconds: float = 30
+
+
+def _slow_plan(ctx: StageContext) -> list[Step]:
+    opts: Any = ctx.options
+    code = ("import os, sys, time, pathlib, subprocess\n"
+            "out, work, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])\n"
+            "pathlib.Path(out, 'partial.txt').write_text('half')\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            "pathlib.Path(work, 'child.pid').write_text(str(child.pid))\n"
+            "print('started', flush=True)\n"
+            "time.sleep(secs)\n"
+            "child.kill()\n"
+            "pathlib.Path(out, 'data.txt').write_text('slow done')\n")
+    return [Step("sleep", [PY, "-c", code, str(ctx.out), str(ctx.work), str(opts.seconds)])]
+
+
+def _liar_plan(ctx: StageContext) -> list[Step]:
+    return [Step("lie", [PY, "-c", "print('all good, honest')"])]
+
+
+class LiarOptions(_Base):
+    pass
+
+
+stages.register("source", _Kind("source", SourceOptions, _source_plan,  # type: ignore[arg-type]
+                                 local_files=_source_files))
+stages.register("transform", _Kind("transform", TransformOptions, _transform_plan,  # type: ignore[arg-type]
+                                   inputs=(InputSpec("model", frozenset({MODEL})),)))
+stages.register("fail", _Kind("fail", FailOptions, _fail_plan))  # type: ignore[arg-type]
+stages.register("slow", _Kind("slow", SlowOptions, _slow_plan))  # type: ignore[arg-type]
+stages.register("liar", _Kind("liar", LiarOptions, _liar_plan))  # type: ignore[arg-type]
