@@ -1,0 +1,139 @@
+"""What every command shares: option types, the error guard, recipe loading, consoles."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from internpipe.errors import EXIT_INTERRUPTED, EXIT_USAGE, StageFailed, UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from internpipe.plan import Plan, Selection
+    from internpipe.recipe import Recipe
+
+RecipeArg = Annotated[Path, typer.Argument(help="The recipe file (YAML).", show_default=False,
+                                           metavar="RECIPE")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", "-s", metavar="KEY=VALUE", help="Override a recipe value: DOTTED.KEY=VALUE, e.g. "
+                        "stages.finetune.epochs=3 (repeatable).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+DeviceOpt = Annotated[str | None, typer.Option(
+    "--device", metavar="DEVICE", help="auto | cpu | cuda: overrides the recipe's `device`.",
+    show_default=False)]
+FromOpt = Annotated[str | None, typer.Option("--from", metavar="STAGE",
+                                             help="Start at this stage.", show_default=False)]
+UntilOpt = Annotated[str | None, typer.Option("--until", metavar="STAGE",
+                                              help="Stop after this stage.", show_default=False)]
+OnlyOpt = Annotated[str | None, typer.Option(
+    "--only", metavar="STAGES", help="Only these stages (comma-separated).",
+    show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Run the selected stages even if "
+                                                        "they are up to date.")]
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")),
+                   highlight=False, soft_wrap=True)
+
+
+def _print_error(message: str, lines: list[str], json_mode: bool, code: int,
+                 extra: dict[str, Any] | None = None) -> None:
+    if json_mode:
+        print(json.dumps({"event": "error", "message": message, "details": lines,
+                          "exit_code": code, **(extra or {})}), flush=True)
+    err = console(stderr=True)
+    err.print(f"[bold red]error:[/] {_escape(message)}")
+    for line in lines:
+        err.print(f"  {_escape(line)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextlib.contextmanager
+def guard(json_mode: bool = False) -> Iterator[None]:
+    """Turn our exceptions into a message and an exit code; never a traceback for them."""
+    from internpipe.envs import EnvBuildError
+
+    try:
+        yield
+    except UserError as exc:
+        problems = [str(p) for p in exc.problems]
+        _print_error(exc.message, problems, json_mode, EXIT_USAGE,
+                     {"problems": [p.__dict__ for p in exc.problems]})
+        raise typer.Exit(EXIT_USAGE) from None
+    except StageFailed as exc:
+        lines = []
+        if exc.log_tail:
+            lines.append("last lines of the log:")
+            lines += ["│ " + line for line in exc.log_tail]
+        if exc.log_path:
+            lines.append(f"full log: {exc.log_path}")
+        _print_error(str(exc), lines, json_mode, exc.exit_code)
+        raise typer.Exit(exc.exit_code) from None
+    except EnvBuildError as exc:
+        lines = ["│ " + line for line in exc.log_tail]
+        if exc.log_path:
+            lines.append(f"full log: {exc.log_path}")
+        _print_error(exc.message, lines, json_mode, exc.exit_code)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        _print_error("interrupted", [], json_mode, EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (a CI job cancelled, `kill`) gets the same clean stop as Ctrl-C."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def load_recipe(path: Path, overrides: list[str] | None) -> Recipe:
+    from internpipe import recipe
+
+    return recipe.load(path, overrides or [])
+
+
+def selection(start: str | None, until: str | None, only: str | None,
+              force: bool) -> Selection:
+    from internpipe.plan import Selection
+
+    names = tuple(n.strip() for n in (only or "").split(",") if n.strip())
+    if names and (start or until):
+        raise UserError("--only cannot be combined with --from/--until")
+    return Selection(start=start, until=until, only=names, force=force)
+
+
+def build_plan(recipe: Recipe, device: str | None, sel: Selection | None = None,
+               with_steps: bool = True) -> Plan:
+    from internpipe.fingerprint import HashCache
+    from internpipe.plan import make_plan
+    from internpipe.state import WorkDir
+
+    cache = HashCache(WorkDir(recipe.workdir).hashes_file)
+    plan = make_plan(recipe, cache.path_hash, device, sel, with_steps=with_steps)
+    if recipe.workdir.exists():
+        cache.save()
+    return plan
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

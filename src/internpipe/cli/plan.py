@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+import shlex
+
+import typer
+
+from internpipe.cli.common import (
+    DeviceOpt,
+    ForceOpt,
+    FromOpt,
+    JsonOpt,
+    OnlyOpt,
+    RecipeArg,
+    SetOpt,
+    UntilOpt,
+    build_plan,
+    console,
+    guard,
+    load_recipe,
+    selection,
+)
+
+ACTION_STYLE = {"run": "bold yellow", "cached": "green", "skip": "dim"}
+
+
+def command(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    until: UntilOpt = None,
+    only: OnlyOpt = None,
+    force: ForceOpt = False,
+    device: DeviceOpt = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Show what `run` would do and why, with the exact commands. Runs nothing.
+
+    Examples:
+
+      internpipe plan recipes/demo-cpu.yaml
+
+      internpipe plan recipe.yaml --set stages.finetune.epochs=3 --json
+    """
+    with guard(json_mode):
+        r = load_recipe(recipe, set_)
+        plan = build_plan(r, device, selection(start, until, only, force))
+        summary = plan.summary()
+    if json_mode:
+        print(json.dumps({"event": "plan", **summary}, default=str))
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{r.name}[/]  work dir {plan.workdir.root}  device {plan.device}")
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("stage", "kind", "action", "why", "fingerprint"):
+        table.add_column(col)
+    for s in plan.stages:
+        table.add_row(s.name, s.kind, f"[{ACTION_STYLE[s.action]}]{s.action}[/]",
+                      "; ".join(s.reasons), s.fingerprint[:12])
+    out.print(table)
+    for e in summary["envs"]:
+        out.print(f"env {e['tool']}: {e['env']} ({e['state']})")
+    for s in plan.to_run():
+        for step in s.steps:
+            where = f" [dim](in env {s.env.name})[/]" if s.env and step.tool else ""
+            out.print(f"[bold]{s.name}[/] {step.name}{where}:", markup=True)
+            out.print("  $ " + shlex.join(step.argv), markup=False)
+    if not plan.to_run():
+        out.print("[green]nothing to run: every selected stage is up to date[/]")
+    raise typer.Exit(0)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from internpipe.cli.common import (
+    DeviceOpt,
+    ForceOpt,
+    FromOpt,
+    JsonOpt,
+    OnlyOpt,
+    RecipeArg,
+    SetOpt,
+    UntilOpt,
+    build_plan,
+    guard,
+    load_recipe,
+    selection,
+    sigterm_as_interrupt,
+)
+
+
+def command(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    start: FromOpt = None,
+    until: UntilOpt = None,
+    only: OnlyOpt = None,
+    force: ForceOpt = False,
+    wait: Annotated[bool, typer.Option("--wait", help="If another run holds the work dir, "
+                                                      "wait for it instead of failing.")] = False,
+    device: DeviceOpt = None,
+    json_mode: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Show tool output (plain mode).")] = False,
+) -> None:
+    """Run a recipe: every stage that is not up to date, in order.
+
+    Stages whose fingerprint (options, tool environment, inputs) matches their last finished
+    run are skipped. Each stage's output is built aside and moved into place only when
+    complete; its log is in the work dir (`.internpipe/NAME/stages/STAGE/log.txt`).
+
+    Examples:
+
+      internpipe run recipes/demo-cpu.yaml
+
+      internpipe run recipe.yaml --from finetune --set stages.finetune.lr=1e-4
+
+      internpipe run recipe.yaml --only evaluate --force --json
+    """
+    from internpipe.progress import make_reporter
+    from internpipe.runner import execute
+
+    sigterm_as_interrupt()
+    with guard(json_mode):
+        r = load_recipe(recipe, set_)
+        sel = selection(start, until, only, force)
+        build_plan(r, device, sel)   # refuse a bad selection before waiting for the lock
+        reporter = make_reporter(json_mode, verbose)
+        try:
+            code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter, wait=wait)
+        finally:
+            reporter.close()
+    raise typer.Exit(code)

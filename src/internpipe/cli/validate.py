@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from internpipe.cli.common import JsonOpt, SetOpt, console
+from internpipe.errors import EXIT_USAGE, UserError
+
+
+def command(
+    recipes: Annotated[list[Path], typer.Argument(help="Recipe files.", show_default=False)],
+    set_: SetOpt = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Check recipes: syntax, keys, types, references between stages. Every problem of a file
+    is reported at once as FILE:LINE: FIELD: MESSAGE; exit 2 if there are any.
+
+    Examples:
+
+      internpipe validate recipes/*.yaml
+
+      internpipe validate recipe.yaml --set stages.finetune.epochs=3 --json
+    """
+    from internpipe import recipe as recipe_mod
+
+    results: list[dict[str, Any]] = []
+    for path in recipes:
+        try:
+            r = recipe_mod.load(path, set_ or [])
+            results.append({"recipe": str(path), "valid": True, "name": r.name,
+                            "stages": [{"stage": n, "kind": r.stages[n].kind,
+                                        "inputs": r.stages[n].inputs} for n in r.order],
+                            "problems": []})
+        except UserError as exc:
+            problems = exc.problems or []
+            results.append({"recipe": str(path), "valid": False, "message": exc.message,
+                            "problems": [p.__dict__ for p in problems]})
+    ok = all(r["valid"] for r in results)
+    if json_mode:
+        print(json.dumps({"event": "validate", "valid": ok, "recipes": results}))
+    else:
+        out, err = console(), console(stderr=True)
+        from rich.markup import escape
+
+        for res in results:
+            if res["valid"]:
+                order = " → ".join(s["stage"] for s in res["stages"])
+                out.print(f"[green]✔[/] {escape(res['recipe'])}: {escape(order)}")
+            else:
+                err.print(f"[bold red]✘[/] {escape(res['recipe'])}: {escape(res['message'])}")
+                for p in res["problems"]:
+                    where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
+                    field = f" {p['field']}:" if p["field"] else ""
+                    err.print(f"  {escape(where)}:{escape(field)} {escape(p['message'])}")
+    raise typer.Exit(0 if ok else EXIT_USAGE)

@@ -1,0 +1,238 @@
+"""recipe + state → Plan: execution order, resolved inputs, fingerprints, the run/cached
+decision for each stage with the reasons, and the exact commands. No side effects besides
+reading the state and hashing local input files (through the hash cache)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from internpipe import envs
+from internpipe import stages as registry
+from internpipe.errors import UserError
+from internpipe.fingerprint import digest
+from internpipe.recipe import Recipe
+from internpipe.stages import InputRef, StageContext, Step
+from internpipe.state import WorkDir
+
+RUN, CACHED, SKIP = "run", "cached", "skip"
+
+
+@dataclass
+class StagePlan:
+    name: str
+    kind: str
+    produces: str
+    tool: str | None
+    env: envs.Env | None
+    fingerprint: str
+    components: dict[str, Any]
+    action: str
+    reasons: list[str]
+    inputs: dict[str, list[str]]
+    steps: list[Step] = field(default_factory=list)
+    entry: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"stage": self.name, "kind": self.kind, "action": self.action,
+                "reasons": self.reasons, "fingerprint": self.fingerprint,
+                "tool": self.tool, "env": self.env.name if self.env else None,
+                "inputs": self.inputs,
+                "commands": [{"step": s.name, "argv": s.argv, "tool": s.tool}
+                             for s in self.steps]}
+
+
+@dataclass
+class Plan:
+    recipe: Recipe
+    workdir: WorkDir
+    device: str
+    stages: list[StagePlan]
+
+    def to_run(self) -> list[StagePlan]:
+        return [s for s in self.stages if s.action == RUN]
+
+    def envs_needed(self) -> list[envs.Env]:
+        seen: dict[str, envs.Env] = {}
+        for s in self.to_run():
+            if s.env is not None:
+                seen.setdefault(s.env.name, s.env)
+        return list(seen.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {"recipe": str(self.recipe.path), "name": self.recipe.name,
+                "workdir": str(self.workdir.root), "device": self.device,
+                "stages": [s.summary() for s in self.stages],
+                "envs": [{"tool": e.tool, "env": e.name,
+                          "state": "ready" if envs.quick_check(e) is None else "to build"}
+                         for e in self.envs_needed()]}
+
+
+@dataclass(frozen=True)
+class Selection:
+    start: str | None = None     # --from
+    until: str | None = None     # --until
+    only: tuple[str, ...] = ()   # --only
+    force: bool = False
+
+    def check(self, order: list[str]) -> None:
+        for flag, names in (("--from", [self.start]), ("--until", [self.until]),
+                            ("--only", list(self.only))):
+            for n in names:
+                if n is not None and n not in order:
+                    raise UserError(f"{flag} {n}: no such stage (stages: {', '.join(order)})")
+        if self.start and self.until and order.index(self.start) > order.index(self.until):
+            raise UserError(f"--from {self.start} comes after --until {self.until}")
+
+    def selected(self, order: list[str]) -> set[str]:
+        self.check(order)
+        if self.only:
+            return set(self.only)
+        lo = order.index(self.start) if self.start else 0
+        hi = order.index(self.until) + 1 if self.until else len(order)
+        return set(order[lo:hi])
+
+
+def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | None = None,
+              selection: Selection | None = None, with_steps: bool = True) -> Plan:
+    """Decide every stage. With `with_steps`, the stages that will run also get their exact
+    commands (a stage kind may refuse here, e.g. when a required file is missing)."""
+    selection = selection or Selection()
+    wd = WorkDir(recipe.workdir)
+    flavour = envs.resolve_device(device or recipe.device)
+    selected = selection.selected(recipe.order)
+    entries = wd.read_state()["stages"]
+    planned: dict[str, StagePlan] = {}
+    for name in recipe.order:
+        section = recipe.stages[name]
+        kind = registry.get_kind(section.kind)
+        tool = kind.tool(section.options, flavour)
+        env = envs.env_for(tool, flavour, recipe.tools) if tool else None
+        entry = entries.get(name) if isinstance(entries.get(name), dict) else None
+
+        upstream: dict[str, list[str]] = {}
+        for field_name, refs in section.inputs.items():
+            upstream[field_name] = [_input_fingerprint(planned[r], name) for r in refs]
+        files = {}
+        for path in kind.local_files(section.options, recipe.dir):
+            try:
+                files[_rel(path, recipe.dir)] = hash_path(path)
+            except FileNotFoundError:
+                if name not in selected:
+                    files[_rel(path, recipe.dir)] = "missing"
+                    continue
+                raise UserError(f"stage {name!r}: {path} does not exist") from None
+            except OSError as exc:
+                raise UserError(f"stage {name!r}: cannot read {path}: {exc.strerror}") from None
+        components = {"kind": section.kind,
+                      "code": getattr(kind, "VERSION", 1),
+                      "options": section.options.model_dump(mode="json"),
+                      "env": env.id if env else None, "device": flavour,
+                      "inputs": upstream, "files": files}
+        fingerprint = digest(components)
+        action, reasons = _decide(name, fingerprint, components, entry, wd,
+                                  name in selected, selection.force)
+        sp = StagePlan(name=name, kind=section.kind, produces=kind.PRODUCES, tool=tool,
+                       env=env, fingerprint=fingerprint, components=components, action=action,
+                       reasons=reasons, inputs=section.inputs, entry=entry)
+        if with_steps and action == RUN:
+            sp.steps = kind.plan(context(recipe, wd, sp, planned, flavour, wd.tmp_out(name)))
+        planned[name] = sp
+    return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))
+
+
+def _input_fingerprint(up: StagePlan, consumer: str) -> str:
+    if up.action in (RUN, CACHED):
+        return up.fingerprint
+    if up.entry is not None:     # not selected: its existing output is what gets used
+        return str(up.entry["fingerprint"])
+    raise UserError(f"stage {consumer!r} needs {up.name!r}, which has not run and is not "
+                    f"selected; run it first (e.g. --until {up.name}) or widen the selection")
+
+
+def _decide(name: str, fingerprint: str, components: dict[str, Any],
+            entry: dict[str, Any] | None, wd: WorkDir, selected: bool,
+            force: bool) -> tuple[str, list[str]]:
+    fresh = entry is not None and entry.get("fingerprint") == fingerprint
+    if not selected:
+        return SKIP, ["not selected" + ("" if fresh else " (out of date)")]
+    if force:
+        return RUN, ["forced (--force)"]
+    reasons: list[str] = []
+    if wd.marker(name).exists():
+        reasons.append("interrupted last time")
+    failed = wd.stage_dir(name) / "FAILED"
+    if failed.exists() and not fresh:
+        reasons.append("failed last time: " + failed.read_text(errors="replace").strip()[:200])
+    if entry is None:
+        reasons.append("never run")
+        return RUN, _dedupe(reasons)
+    if not fresh:
+        reasons += _why_changed(entry.get("components") or {}, components)
+        return RUN, _dedupe(reasons or ["fingerprint changed"])
+    if not wd.out(name).is_dir():
+        return RUN, ["output missing"]
+    return CACHED, [f"up to date (finished {entry.get('finished', '?')})"]
+
+
+def _why_changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    reasons = []
+    if old.get("kind") != new["kind"] or old.get("code") != new["code"]:
+        reasons.append("stage kind or its code changed")
+    changed = _changed_keys(old.get("options", {}), new["options"])
+    if changed:
+        reasons.append("options changed: " + ", ".join(changed))
+    if old.get("env") != new["env"]:
+        reasons.append("tool environment changed")
+    if old.get("device") != new["device"]:
+        reasons.append(f"device changed: {old.get('device')} → {new['device']}")
+    old_inputs = old.get("inputs", {})
+    for field_name, fps in new["inputs"].items():
+        if old_inputs.get(field_name) != fps:
+            reasons.append(f"input changed: {field_name}")
+    old_files = old.get("files", {})
+    for path in sorted(set(old_files) | set(new["files"])):
+        if old_files.get(path) != new["files"].get(path):
+            reasons.append(f"file changed: {path}")
+    return reasons
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [prefix.rstrip(".")] if old != new else []
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, StagePlan],
+            flavour: str, out: Path) -> StageContext:
+    """The stage's view of the world. At plan time upstream artifacts are those of finished
+    entries (or None when the upstream has yet to run); the runner rebuilds it with the real
+    ones."""
+    inputs: dict[str, list[InputRef]] = {}
+    for field_name, refs in sp.inputs.items():
+        inputs[field_name] = []
+        for ref in refs:
+            up = planned[ref]
+            artifact = up.entry.get("artifact") if up.entry and up.action != RUN else None
+            inputs[field_name].append(InputRef(stage=ref, produces=up.produces,
+                                               path=wd.out(ref), artifact=artifact))
+    return StageContext(name=sp.name, kind=sp.kind, options=recipe.stages[sp.name].options,
+                        recipe_name=recipe.name, recipe_dir=recipe.dir, work=wd.work(sp.name),
+                        out=out, inputs=inputs, device=flavour,
+                        python=sp.env.python if sp.env else None)

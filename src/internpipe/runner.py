@@ -1,0 +1,206 @@
+"""Executes a Plan: lock → recover → envs ready → for each stage: steps → outputs checked →
+publish → state entry written last. Knows nothing stage-specific."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from internpipe import envs, proc, state
+from internpipe import stages as registry
+from internpipe.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, StageFailed
+from internpipe.fingerprint import digest, manifest
+from internpipe.plan import CACHED, RUN, Plan, StagePlan, context
+from internpipe.progress import Reporter
+from internpipe.stages import InputRef, StageContext
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def execute(workdir: Path, planner: Callable[[], Plan], reporter: Reporter,
+            wait: bool = False) -> int:
+    """Take the work dir's lock, plan (under the lock: a run we waited for changes the
+    state), run what the plan says. Returns the exit code (0 ok, 1 failed, 130 interrupted)."""
+    wd = state.WorkDir(workdir)
+    status, code = "ok", EXIT_OK
+    with state.locked(wd.lock_file, wait=wait,
+                      on_wait=lambda who: reporter.emit({"event": "env",
+                                                         "message": f"waiting: {who}"})):
+        started = time.monotonic()
+        plan = planner()
+        reporter.emit({"event": "plan", **plan.summary()})
+        try:
+            recover(plan)
+            ready_envs(plan, reporter)
+            for sp in plan.stages:
+                if sp.action != RUN:
+                    reporter.emit({"event": "stage_finished", "stage": sp.name,
+                                   "status": "cached" if sp.action == CACHED else "skipped",
+                                   "reason": "; ".join(sp.reasons)})
+                    continue
+                run_stage(plan, sp, reporter)
+        except StageFailed:
+            status, code = "failed", EXIT_STAGE_FAILED
+            raise
+        except envs.EnvBuildError:
+            status, code = "failed", EXIT_STAGE_FAILED
+            raise
+        except KeyboardInterrupt:
+            status, code = "interrupted", EXIT_INTERRUPTED
+            raise
+        finally:
+            reporter.emit({"event": "run_finished", "status": status, "exit_code": code,
+                           "seconds": round(time.monotonic() - started, 3)})
+    return code
+
+
+def recover(plan: Plan) -> None:
+    """A stage left RUNNING by a run that died (we hold the lock, so its owner is gone):
+    stop whatever it left running and drop its half-built output."""
+    wd = plan.workdir
+    for sp in plan.stages:
+        marker = wd.marker(sp.name)
+        if marker.exists():
+            info = state.read_json(marker, {})
+            token = info.get("token") if isinstance(info, dict) else None
+            if token:
+                proc.kill_leftovers(token)
+            shutil.rmtree(wd.tmp_out(sp.name), ignore_errors=True)
+
+
+def ready_envs(plan: Plan, reporter: Reporter) -> None:
+    for env in plan.envs_needed():
+        if envs.quick_check(env) is None:
+            continue
+
+        def say(message: str) -> None:
+            reporter.emit({"event": "env", "message": message})
+
+        envs.ensure(env.tool, env.flavour, plan.recipe.tools, progress=say)
+
+
+def runtime_context(plan: Plan, sp: StagePlan) -> StageContext:
+    """The context with the upstream artifacts as they are now in the state."""
+    wd = plan.workdir
+    entries = wd.read_state()["stages"]
+    base = context(plan.recipe, wd, sp, {s.name: s for s in plan.stages}, plan.device,
+                   wd.tmp_out(sp.name))
+    inputs = {f: [InputRef(stage=r.stage, produces=r.produces, path=r.path,
+                           artifact=(entries.get(r.stage) or {}).get("artifact"))
+                  for r in refs] for f, refs in base.inputs.items()}
+    return StageContext(**{**base.__dict__, "inputs": inputs})
+
+
+def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter) -> None:
+    wd = plan.workdir
+    kind = registry.get_kind(sp.kind)
+    token = uuid.uuid4().hex
+    stage_dir = wd.stage_dir(sp.name)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    state.write_json(wd.marker(sp.name), {"token": token, "pid": os.getpid(),
+                                          "fingerprint": sp.fingerprint, "started": _now()})
+    tmp = wd.tmp_out(sp.name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    wd.work(sp.name).mkdir(parents=True, exist_ok=True)
+    started_at, t0 = _now(), time.monotonic()
+    reporter.emit({"event": "stage_started", "stage": sp.name, "kind": sp.kind,
+                   "reasons": sp.reasons})
+    env = sp.env
+    parse_line = getattr(kind, "parse_line", None)
+    try:
+        ctx = runtime_context(plan, sp)
+        steps = kind.plan(ctx)
+        with open(wd.log(sp.name), "w", encoding="utf-8") as log:
+            log.write(f"[internpipe] stage {sp.name} ({sp.kind}) started {started_at}\n")
+            for step in steps:
+                for rel, text in step.files.items():
+                    target = ctx.work / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(text, encoding="utf-8")
+                reporter.emit({"event": "step_started", "stage": sp.name, "step": step.name,
+                               "argv": step.argv})
+                step_env = env if step.tool else None
+                environ = envs.step_environ(step_env, {**step.env, proc.TOKEN_VAR: token},
+                                            offline=step.offline)
+
+                def on_line(line: str, _stage: str = sp.name) -> None:
+                    reporter.emit({"event": "log", "stage": _stage, "line": line})
+                    if parse_line is not None:
+                        update = parse_line(line)
+                        if update:
+                            reporter.emit({"event": "progress", "stage": _stage, **update})
+
+                result = proc.run(step.argv, env=environ, cwd=step.cwd or ctx.work, log=log,
+                                  on_line=on_line)
+                if result.returncode != 0:
+                    raise StageFailed(sp.name, f"step {step.name!r} exited with code "
+                                      f"{result.returncode}", result.tail[-15:],
+                                      str(wd.log(sp.name)))
+            artifact = kind.collect(ctx)
+        artifact = _finish_output(plan, sp, ctx, artifact)
+        out = wd.publish(sp.name)
+        artifact["path"] = str(out)
+        entry = {"fingerprint": sp.fingerprint, "components": sp.components,
+                 "artifact": artifact, "kind": sp.kind, "started": started_at,
+                 "finished": _now(), "seconds": round(time.monotonic() - t0, 3),
+                 "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps]}
+        wd.write_entry(sp.name, entry)            # last: the stage now counts as finished
+        for leftover in (wd.marker(sp.name), stage_dir / "FAILED"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        reporter.emit({"event": "stage_finished", "stage": sp.name, "status": "ok",
+                       "seconds": entry["seconds"], "artifact": artifact})
+    except StageFailed as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        (stage_dir / "FAILED").write_text(exc.reason + "\n")
+        with contextlib.suppress(FileNotFoundError):
+            wd.marker(sp.name).unlink()
+        exc.log_path = exc.log_path or str(wd.log(sp.name))
+        reporter.emit({"event": "stage_finished", "stage": sp.name, "status": "failed",
+                       "seconds": round(time.monotonic() - t0, 3), "reason": exc.reason,
+                       "log": exc.log_path})
+        raise
+    except KeyboardInterrupt:
+        # The marker stays: the next plan says "interrupted last time" and the next run
+        # sweeps anything the stage left behind.
+        shutil.rmtree(tmp, ignore_errors=True)
+        reporter.emit({"event": "stage_finished", "stage": sp.name, "status": "interrupted",
+                       "seconds": round(time.monotonic() - t0, 3)})
+        raise
+
+
+def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
+                   artifact: dict[str, Any]) -> dict[str, Any]:
+    """Write manifest.json and provenance.json into the built output; the artifact's
+    fingerprint is the manifest's hash, computed once here."""
+    tmp = ctx.out
+    files = manifest(tmp)
+    state.write_json(tmp / "manifest.json", files)
+    entries = plan.workdir.read_state()["stages"]
+    parents = {f: [{"stage": r.stage,
+                    "fingerprint": (entries.get(r.stage) or {}).get("fingerprint"),
+                    "artifact_fingerprint": ((entries.get(r.stage) or {}).get("artifact")
+                                             or {}).get("fingerprint")}
+                   for r in refs] for f, refs in ctx.inputs.items()}
+    versions = {}
+    if sp.env is not None:
+        versions = (envs.read_marker(sp.env) or {}).get("versions", {})
+    provenance = {"stage": sp.name, "kind": sp.kind, "recipe": str(plan.recipe.path),
+                  "fingerprint": sp.fingerprint, "options": sp.components["options"],
+                  "env": sp.env.name if sp.env else None, "tool_versions": versions,
+                  "parents": parents, "created": _now(),
+                  **{k: v for k, v in artifact.items() if k in ("source", "chat_template")}}
+    state.write_json(tmp / "provenance.json", provenance)
+    return {**artifact, "kind": sp.produces, "fingerprint": digest(files),
+            "files": len(files["files"]),
+            "bytes": sum(f["size"] for f in files["files"])}
+

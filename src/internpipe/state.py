@@ -1,0 +1,187 @@
+"""The work dir: layout, atomic JSON writes, the run lock and the per-stage state entries.
+
+Layout of `.internpipe/<recipe name>/`:
+    state.json            finished stages: fingerprint, its components, artifact, timings
+    hashes.json           the local-file hash cache
+    run.lock              flock'ed by the one run in progress; holds who owns it
+    stages/<stage>/out/   the published output (renamed into place when complete)
+    stages/<stage>/.out.tmp/  the output being built
+    stages/<stage>/work/  survives re-runs: generated configs, checkpoints
+    stages/<stage>/log.txt, RUNNING (marker of a stage in progress: run token, pid)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from internpipe.errors import UserError
+
+STATE_VERSION = 1
+
+
+def read_json(path: Path, default: Any) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+    except (OSError, ValueError):
+        # A damaged file is treated as absent: at worst a stage re-runs.
+        return default
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write via a temp file in the same folder and os.replace: readers see old or new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=1, sort_keys=True, default=str)
+            f.flush()
+            os.fchmod(f.fileno(), 0o644)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class WorkDir:
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def hashes_file(self) -> Path:
+        return self.root / "hashes.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "run.lock"
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / "stages" / stage
+
+    def out(self, stage: str) -> Path:
+        return self.stage_dir(stage) / "out"
+
+    def tmp_out(self, stage: str) -> Path:
+        return self.stage_dir(stage) / ".out.tmp"
+
+    def work(self, stage: str) -> Path:
+        return self.stage_dir(stage) / "work"
+
+    def log(self, stage: str) -> Path:
+        return self.stage_dir(stage) / "log.txt"
+
+    def marker(self, stage: str) -> Path:
+        return self.stage_dir(stage) / "RUNNING"
+
+    def read_state(self) -> dict[str, Any]:
+        data = read_json(self.state_file, {})
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            return {"version": STATE_VERSION, "stages": {}}
+        data.setdefault("stages", {})
+        return data
+
+    def entry(self, stage: str) -> dict[str, Any] | None:
+        entry = self.read_state()["stages"].get(stage)
+        return entry if isinstance(entry, dict) else None
+
+    def write_entry(self, stage: str, entry: dict[str, Any]) -> None:
+        # Only the run holding the lock writes, so read-modify-replace is safe.
+        data = self.read_state()
+        data["stages"][stage] = entry
+        write_json(self.state_file, data)
+
+    def publish(self, stage: str) -> Path:
+        """Move the built output into place. The old output, if any, is swapped aside first
+        and removed after, so `out` is always either the old or the new complete folder."""
+        tmp, out = self.tmp_out(stage), self.out(stage)
+        old = out.with_name(".out.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        return out
+
+
+# --------------------------------------------------------------------------- the run lock
+
+
+class RunLock:
+    """One run per work dir. flock is released by the kernel when the holder dies, so a
+    SIGKILLed run never leaves a stale lock; the file's text only says who holds it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self, wait: bool = False, on_wait: Any = None) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = self.holder()
+                if not wait:
+                    os.close(fd)
+                    raise UserError(f"{self.path.parent} is busy: {describe_holder(holder)}. "
+                                    "Wait for it, or pass --wait.") from None
+                if not announced and on_wait is not None:
+                    on_wait(describe_holder(holder))
+                    announced = True
+                time.sleep(0.2)
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self.fd = fd
+
+    def holder(self) -> dict[str, Any]:
+        return read_json(self.path, {}) or {}
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            os.close(self.fd)
+            self.fd = None
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "another run holds its lock"
+    return (f"another run holds its lock (pid {holder.get('pid')} on {holder.get('host')}, "
+            f"since {holder.get('started')})")
+
+
+@contextlib.contextmanager
+def locked(path: Path, wait: bool = False, on_wait: Any = None) -> Iterator[RunLock]:
+    lock = RunLock(path)
+    lock.acquire(wait=wait, on_wait=on_wait)
+    try:
+        yield lock
+    finally:
+        lock.release()
