@@ -1,0 +1,80 @@
+"""The download stage on local sources: the tiny model, hard-linked, verified, described."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from conftest import TINY_MODEL, cli, write
+
+
+def recipe(tmp_path: Path, extra: str = "", source: str | None = None) -> Path:
+    return write(tmp_path / "r.yaml", "version: 1\nname: dl\nstages:\n  download:\n"
+                 f"    source: {source or TINY_MODEL}\n{extra}")
+
+
+def test_local_model_is_linked_and_described(tmp_path: Path) -> None:
+    r = recipe(tmp_path)
+    result = cli("run", str(r), "--json")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / ".internpipe/dl/stages/download/out"
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (out / name).stat().st_ino == (TINY_MODEL / name).stat().st_ino, "not hard-linked"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {f["path"] for f in manifest["files"]} >= {"config.json", "model.safetensors"}
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["chat_template"] == "internlm2"          # detected from tokenizer_config
+    state = json.loads((tmp_path / ".internpipe/dl/state.json").read_text())
+    art = state["stages"]["download"]["artifact"]
+    assert art["kind"] == "model" and art["model_type"] == "llama"
+    assert art["chat_template_origin"] == "detected"
+
+
+def test_rerun_is_cached_and_fast(tmp_path: Path) -> None:
+    r = recipe(tmp_path)
+    assert cli("run", str(r)).returncode == 0
+    t0 = time.monotonic()
+    again = cli("run", str(r), "--json")
+    took = time.monotonic() - t0
+    finished = [json.loads(x) for x in again.stdout.splitlines()][-2]
+    assert finished["status"] == "cached"
+    assert took < 3.0          # the whole CLI process, interpreter start included
+
+
+def test_include_exclude_and_template_from_recipe(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    exclude: ['generation_config.json']\n"
+                         "    chat_template: chatml\n")
+    assert cli("run", str(r)).returncode == 0
+    out = tmp_path / ".internpipe/dl/stages/download/out"
+    assert not (out / "generation_config.json").exists()
+    assert json.loads((out / "provenance.json").read_text())["chat_template"] == "chatml"
+
+
+def test_not_a_model_folder_fails_clearly(tmp_path: Path) -> None:
+    write(tmp_path / "notamodel" / "readme.txt", "hi")
+    r = recipe(tmp_path, source="./notamodel")
+    result = cli("run", str(r))
+    assert result.returncode == 1
+    assert "not a Hugging Face model folder" in result.stderr
+    assert not (tmp_path / ".internpipe/dl/stages/download/out").exists()
+
+
+def test_missing_local_source_is_a_usage_error(tmp_path: Path) -> None:
+    result = cli("run", str(recipe(tmp_path, source="./nowhere")))
+    assert result.returncode == 2
+    assert "nowhere does not exist" in result.stderr
+
+
+def test_demo_recipe_validates_and_runs(tmp_path: Path) -> None:
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    shutil.copytree(root / "recipes", tmp_path / "recipes", ignore=shutil.ignore_patterns(
+        ".internpipe"))
+    demo = tmp_path / "recipes" / "demo-cpu.yaml"
+    assert cli("validate", str(demo)).returncode == 0
+    result = cli("run", str(demo))
+    assert result.returncode == 0, result.stderr
+    assert os.path.isdir(tmp_path / "recipes/.internpipe/demo-cpu/stages/download/out")
