@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import IO
 
 TOKEN_VAR = "INTERNPIPE_RUN_TOKEN"
+# Terminal control sequences (colours, tqdm's cursor moves): noise in a log file.
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 PR_SET_PDEATHSIG = 1
 
 
@@ -53,9 +56,10 @@ def run(argv: list[str], *, env: dict[str, str], cwd: Path, log: IO[str],
         for raw in iter(proc.stdout.readline, b""):
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             # Progress bars redraw with \r: keep the last state of the line.
-            line = line.rsplit("\r", 1)[-1]
+            line = ANSI.sub("", line.rsplit("\r", 1)[-1])
             log.write(line + "\n")
-            tail.append(line)
+            if line.strip():
+                tail.append(line)
             if on_line is not None:
                 on_line(line)
         log.flush()

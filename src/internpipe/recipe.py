@@ -373,7 +373,7 @@ def _pydantic_problems(exc: ValidationError, smap: yamlsrc.SourceMap,
             message = "required key is missing"
         else:
             message = err["msg"]
-            if "input" in err and kind not in ("missing",) and not isinstance(
+            if "input" in err and kind != "value_error" and not isinstance(
                     err["input"], dict | list):
                 message += f" (got {err['input']!r})"
         out.append(smap.problem(path, message))

@@ -142,9 +142,8 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter) -> None:
                 result = proc.run(step.argv, env=environ, cwd=step.cwd or ctx.work, log=log,
                                   on_line=on_line)
                 if result.returncode != 0:
-                    raise StageFailed(sp.name, f"step {step.name!r} exited with code "
-                                      f"{result.returncode}", result.tail[-15:],
-                                      str(wd.log(sp.name)))
+                    raise StageFailed(sp.name, _failure_reason(step.name, result),
+                                      result.tail[-15:], str(wd.log(sp.name)))
             artifact = kind.collect(ctx)
         artifact = _finish_output(plan, sp, ctx, artifact)
         out = wd.publish(sp.name)
@@ -176,6 +175,15 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter) -> None:
         reporter.emit({"event": "stage_finished", "stage": sp.name, "status": "interrupted",
                        "seconds": round(time.monotonic() - t0, 3)})
         raise
+
+
+def _failure_reason(step: str, result: proc.StepResult) -> str:
+    """A worker states why it failed on a line starting `internpipe-error: `; else the exit
+    code is all we know."""
+    for line in reversed(result.tail):
+        if line.startswith("internpipe-error: "):
+            return line.removeprefix("internpipe-error: ")
+    return f"step {step!r} exited with code {result.returncode}"
 
 
 def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,

@@ -78,3 +78,21 @@ def test_demo_recipe_validates_and_runs(tmp_path: Path) -> None:
     result = cli("run", str(demo))
     assert result.returncode == 0, result.stderr
     assert os.path.isdir(tmp_path / "recipes/.internpipe/demo-cpu/stages/download/out")
+
+
+def test_standalone_download_to_a_folder(tmp_path: Path) -> None:
+    result = cli("download", str(TINY_MODEL), "--to", "copy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    copy = tmp_path / "copy"
+    assert (copy / "model.safetensors").stat().st_ino == \
+        (TINY_MODEL / "model.safetensors").stat().st_ino
+    assert json.loads((copy / "provenance.json").read_text())["chat_template"] == "internlm2"
+    again = cli("download", str(TINY_MODEL), "--to", "copy", cwd=tmp_path)
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_standalone_bad_source_names_the_argument(tmp_path: Path) -> None:
+    result = cli("download", "hf:onlyname", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SOURCE" in result.stderr and "OWNER/NAME" in result.stderr
+    assert "Traceback" not in result.stderr

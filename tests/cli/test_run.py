@@ -166,13 +166,14 @@ def test_two_concurrent_runs(tmp_path: Path) -> None:
     assert finished(events(waited.stdout)) == {"slow": "cached"}
 
 
-def test_sigint_mid_stage_then_clean_rerun(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_mid_stage_then_clean_rerun(tmp_path: Path, sig: int) -> None:
     recipe = write(tmp_path / "r.yaml", SLOW.format(s=60))
     stage = tmp_path / ".internpipe/chain/stages/slow"
     run = popen("run", str(recipe), "--json")
     _wait_for(stage / "work" / "child.pid")
     child = int((stage / "work" / "child.pid").read_text())
-    run.send_signal(signal.SIGINT)
+    run.send_signal(sig)
     assert run.wait(30) == 130
     out, _ = run.communicate()
     assert finished(events(out)) == {"slow": "interrupted"}

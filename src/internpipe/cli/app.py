@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from internpipe import __version__
-from internpipe.cli import env, plan, run, schema, status, validate
+from internpipe.cli import download, env, plan, run, schema, status, validate
 
 app = typer.Typer(
     name="internpipe",
@@ -51,6 +51,7 @@ app.command("validate")(validate.command)
 app.command("status")(status.command)
 app.command("schema")(schema.command)
 app.add_typer(env.app, name="env")
+app.command("download")(download.command)
 
 
 def main() -> None:

@@ -98,11 +98,14 @@ def guard(json_mode: bool = False) -> Iterator[None]:
 
 
 def sigterm_as_interrupt() -> None:
-    """SIGTERM (a CI job cancelled, `kill`) gets the same clean stop as Ctrl-C."""
+    """SIGINT and SIGTERM (Ctrl-C, a CI job cancelled, `kill`) both give the clean stop.
+    SIGINT is set explicitly: a shell starting us in the background leaves it ignored, and
+    the promise of a clean stop holds for `kill -INT` there too."""
 
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, handler)
 
 

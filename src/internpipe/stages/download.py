@@ -7,16 +7,18 @@ OWNER/NAME through that hub's official client in its own environment.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
+from internpipe import envs
 from internpipe.errors import StageFailed
 from internpipe.stages import MODEL, StageContext, Step
 from internpipe.stages._common import Options as Base
-from internpipe.stages._common import not_yet, resolve
+from internpipe.stages._common import resolve
 
 KIND = "download"
 PRODUCES = MODEL
@@ -68,18 +70,40 @@ def local_files(options: Any, recipe_dir: Path) -> list[Path]:
     return [] if hub else [resolve(recipe_dir, path)]
 
 
+def cache_dir(hub: str, repo: str, revision: str | None) -> Path:
+    """The machine-wide model cache: two recipes naming the same model and revision share
+    one download."""
+    owner, name = repo.split("/", 1)
+    root = os.environ.get("INTERNPIPE_MODEL_CACHE") or envs.home() / "models"
+    return Path(root).expanduser() / hub / owner / name / (revision or "default")
+
+
 def plan(ctx: StageContext) -> list[Step]:
     opts: Any = ctx.options
     hub, where = parse_source(opts.source)
+    steps = []
     if hub is not None:
-        not_yet(f"download from {hub}", 5)
-    argv = [sys.executable, str(WORKERS / "link_model.py"), str(resolve(ctx.recipe_dir, where)),
-            str(ctx.out)]
+        cache = cache_dir(hub, where, opts.revision)
+        fetch = [str(ctx.python), str(WORKERS / "hub_download.py"), "--hub", hub, "--repo", where,
+                 "--dest", str(cache)]
+        for flag, value in (("--revision", opts.revision), ("--endpoint", opts.endpoint)):
+            if value:
+                fetch += [flag, value]
+        for pattern in opts.include:
+            fetch += ["--include", pattern]
+        for pattern in opts.exclude:
+            fetch += ["--exclude", pattern]
+        steps.append(Step(name="fetch", argv=fetch, tool=HUBS[hub]))
+        source_dir = cache
+    else:
+        source_dir = resolve(ctx.recipe_dir, where)
+    argv = [sys.executable, str(WORKERS / "link_model.py"), str(source_dir), str(ctx.out)]
     for pattern in opts.include:
         argv += ["--include", pattern]
     for pattern in opts.exclude:
         argv += ["--exclude", pattern]
-    return [Step(name="place", argv=argv)]
+    steps.append(Step(name="place", argv=argv))
+    return steps
 
 
 def collect(ctx: StageContext) -> dict[str, Any]:

@@ -10,8 +10,7 @@ import os
 import shutil
 import sys
 
-SKIP_DIRS = {".git", ".cache", ".huggingface", ".msc", ".mdl", "__pycache__", ".internpipe"}
-SKIP_FILES = {"manifest.json", "provenance.json", ".msc", ".mv", ".mdl"}
+SKIP_FILES = {"manifest.json", "provenance.json"}  # ours: written anew for the output
 
 
 def wanted(rel: str, include: list[str], exclude: list[str]) -> bool:
@@ -32,8 +31,12 @@ def main() -> int:
         return 2
     count = linked = 0
     for root, dirs, files in os.walk(args.src):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        # Hidden entries are the hub clients' and VCS's bookkeeping (.git, .cache, .msc,
+        # ._____temp, our .lock and .complete.json), never part of a model.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
         for name in sorted(files):
+            if name.startswith("."):
+                continue
             full = os.path.join(root, name)
             rel = os.path.relpath(full, args.src)
             if name in SKIP_FILES or not wanted(rel, args.include, args.exclude):

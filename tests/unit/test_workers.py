@@ -1,0 +1,64 @@
+"""The worker scripts (stdlib only, run inside tool environments), tested as plain code."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+WORKERS = Path(__file__).resolve().parents[2] / "src" / "internpipe" / "workers"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, WORKERS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_verify_catches_short_and_missing_files(tmp_path: Path) -> None:
+    hub = load("hub_download")
+    (tmp_path / "a.bin").write_bytes(b"12345")
+    (tmp_path / "b.bin").write_bytes(b"12")          # a partial file the client kept
+    listing = [{"path": "a.bin", "size": 5}, {"path": "b.bin", "size": 10},
+               {"path": "c.bin", "size": 1}, {"path": "d.bin", "size": None}]
+    problems = hub.verify(str(tmp_path), listing)
+    assert problems == ["b.bin: 2 bytes, the hub lists 10", "c.bin: missing", "d.bin: missing"]
+
+
+def test_patterns() -> None:
+    hub = load("hub_download")
+    assert hub.wanted("model.safetensors", ["*.safetensors"], [])
+    assert not hub.wanted("x.bin", ["*.safetensors"], [])
+    assert not hub.wanted("sub/x.bin", [], ["sub/*"])
+
+
+def test_unreachable_is_detected_quickly() -> None:
+    import socket
+    import time
+
+    hub = load("hub_download")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    assert hub.reachable(f"http://127.0.0.1:{port}") is not None
+    assert time.monotonic() - t0 < 5
+
+
+def test_link_model_skips_bookkeeping(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for rel in ("config.json", "sub/w.bin", ".git/HEAD", "._____temp/part", ".lock",
+                ".complete.json", "manifest.json"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(rel)
+    dest = tmp_path / "dest"
+    result = subprocess.run([sys.executable, str(WORKERS / "link_model.py"), str(src),
+                             str(dest), "--exclude", "sub/*"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == \
+        ["config.json"]
+    assert (dest / "config.json").stat().st_ino == (src / "config.json").stat().st_ino
