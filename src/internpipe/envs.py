@@ -35,7 +35,7 @@ FLAVOURS = ("cpu", "cuda")
 PYTHON_VERSION = "3.11"
 MARKER = ".internpipe-env.json"
 STUB_SOURCE = SPECS / "stub_module.py"
-SPEC_FORMAT = 2  # 2: envs are built with bytecode compiled
+SPEC_FORMAT = 3  # 3: bytecode is written on first import (see step_environ)
 
 # Variables that would make a tool see the caller's Python instead of its own.
 LEAKY_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV",
@@ -129,7 +129,7 @@ def spec(tool: str, flavour: str) -> EnvSpec:
 def home() -> Path:
     configured = os.environ.get("INTERNPIPE_HOME")
     if configured:
-        return Path(configured).expanduser()
+        return Path(configured).expanduser().absolute()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "internpipe"
 
@@ -337,6 +337,10 @@ def step_environ(env: Env | None, extra: dict[str, str] | None = None,
         environ["PATH"] = str(env.bin) + os.pathsep + environ.get("PATH", "")
         if not env.external:
             environ["VIRTUAL_ENV"] = str(env.path)
+            # Our own env: let each tool cache the bytecode of what it imports (compiling
+            # every module at build time costs 10x the install; never caching costs every
+            # run seconds of compiling, OpenCompass imports thousands of modules).
+            environ.pop("PYTHONDONTWRITEBYTECODE", None)
     environ["PYTHONUNBUFFERED"] = "1"
     environ.setdefault("PYTHONNOUSERSITE", "1")
     if offline:
@@ -404,19 +408,21 @@ def _build(env: Env, progress: Progress | None) -> None:
                 [uv, "venv", "--quiet", "--python", _base_python(), str(env.path)])
             _uv(log, progress, env.tool, f"installing {_count(env.spec.lock_text)} pinned packages",
                 [uv, "pip", "sync", "--python", str(env.python), str(env.spec.lock_file),
-                 # Bytecode now, not on each run (and never, where PYTHONDONTWRITEBYTECODE
-                 # is set): OpenCompass alone imports thousands of modules.
-                 "--compile-bytecode", *index_args])
+                 *index_args])
         for stub in env.spec.stubs:
             stub_dir = _site_packages(env) / stub
             stub_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(STUB_SOURCE, stub_dir / "__init__.py")
+        installed_at = time.monotonic()
         if progress:
             progress(f"{env.tool}: health check (importing {env.spec.probe[0]})")
         versions = probe(env)
+        done = time.monotonic()
         marker = {"tool": env.tool, "flavour": env.flavour, "id": env.id,
                   "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                  "build_seconds": round(time.monotonic() - started, 1),
+                  "build_seconds": round(done - started, 2),
+                  "install_seconds": round(installed_at - started, 2),
+                  "probe_seconds": round(done - installed_at, 2),
                   "versions": versions, "dists": _dists(env)}
         state.write_json(env.path / MARKER, marker)  # last: the env now counts as done
     except BaseException as exc:

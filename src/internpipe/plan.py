@@ -138,7 +138,11 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
                        env=env, fingerprint=fingerprint, components=components, action=action,
                        reasons=reasons, inputs=section.inputs, entry=entry)
         if with_steps and action == RUN:
-            sp.steps = kind.plan(context(recipe, wd, sp, planned, flavour, wd.tmp_out(name)))
+            ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(name))
+            sp.steps = kind.plan(ctx)
+            notes = getattr(kind, "notes", None)
+            if notes is not None:
+                sp.reasons += notes(ctx)
         planned[name] = sp
     return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))
 
@@ -235,4 +239,5 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
     return StageContext(name=sp.name, kind=sp.kind, options=recipe.stages[sp.name].options,
                         recipe_name=recipe.name, recipe_dir=recipe.dir, work=wd.work(sp.name),
                         out=out, inputs=inputs, device=flavour,
-                        python=sp.env.python if sp.env else None)
+                        python=sp.env.python if sp.env else None,
+                        resources=recipe.stages[sp.name].resources or recipe.resources)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from internpipe import __version__
-from internpipe.cli import download, env, plan, run, schema, status, validate
+from internpipe.cli import download, env, finetune, plan, run, schema, status, validate
 
 app = typer.Typer(
     name="internpipe",
@@ -52,6 +52,7 @@ app.command("status")(status.command)
 app.command("schema")(schema.command)
 app.add_typer(env.app, name="env")
 app.command("download")(download.command)
+app.command("finetune")(finetune.command)
 
 
 def main() -> None:

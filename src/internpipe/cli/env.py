@@ -105,8 +105,9 @@ def setup(tools: ToolsArg = None, device: FlavourOpt = "auto", json_mode: JsonOp
                                   "path": str(env.path), "seconds": round(seconds, 1),
                                   "versions": versions}), flush=True)
             else:
+                main = envs.tool_table()[tool].get("versions", [tool])[0]
                 out.print(f"[green]✔[/] {tool}: {env.name} ready ({seconds:.1f}s) "
-                          f"{versions.get(tool, '')}")
+                          f"{main} {versions.get(main, '')}")
 
 
 @app.command()

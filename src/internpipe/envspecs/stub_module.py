@@ -56,4 +56,5 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 __getattr__ = _module_getattr(_NAME)
 __path__ = []
+__version__ = "0.0.0+excluded"  # read by environment reports (mmengine's collect_env)
 sys.meta_path.append(_Finder())

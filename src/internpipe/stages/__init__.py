@@ -79,6 +79,7 @@ class StageContext:
     inputs: dict[str, list[InputRef]]
     device: str           # "cpu" | "cuda"
     python: Path | None   # the interpreter of the stage's tool environment
+    resources: Any = None  # the stage's resources (recipe-level, overridden per stage)
 
     def input(self, field_name: str) -> InputRef:
         refs = self.inputs.get(field_name) or []

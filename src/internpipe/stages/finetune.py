@@ -1,19 +1,41 @@
-"""finetune: XTuner LoRA / QLoRA / full fine-tuning, then pth_to_hf and merge."""
+"""finetune: XTuner LoRA / QLoRA / full fine-tuning, then pth_to_hf and merge, so the next
+stage gets a complete Hugging Face model folder.
+
+Steps, both in the XTuner env through workers/xtuner_launch.py:
+  train    spec.json (written by internpipe: literal data) → config.json (kept in work/),
+           then XTuner's train tool in the same process; resumes from the last checkpoint
+           when the spec is unchanged since an interrupted run
+  export   pth_to_hf of the newest checkpoint (the adapter, or the whole model for `full`),
+           then for LoRA/QLoRA the adapter merged into the base model
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
+from internpipe import sftdata
+from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import MODEL, InputSpec, StageContext, Step
 from internpipe.stages._common import Options as Base
-from internpipe.stages._common import not_yet, resolve
+from internpipe.stages._common import resolve
 
 KIND = "finetune"
 PRODUCES = MODEL
 INPUTS = (InputSpec("model", frozenset({MODEL})),)
+VERSION = 3
+WORKERS = Path(__file__).resolve().parent.parent / "workers"
+LAUNCH = WORKERS / "xtuner_launch.py"
+
+# The model's chat template → XTuner's prompt template.
+TEMPLATES = {"internlm2": "internlm2_chat", "internlm": "internlm_chat",
+             "llama3": "llama3_chat", "llama2": "llama2_chat", "qwen": "qwen_chat",
+             "chatml": "qwen_chat"}
 
 
 class Lora(Base):
@@ -39,6 +61,7 @@ class Options(Base):
     seed: int = 42
     save_every: int = Field(500, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
+    log_every: int = Field(10, ge=1)
     lora: Lora = Field(default_factory=Lora)
     deepspeed: Literal["zero1", "zero2", "zero3"] | None = None
     sample_prompts: list[str] = Field(default_factory=list)
@@ -48,14 +71,172 @@ def tool(options: Any, device: str) -> str | None:
     return "xtuner"
 
 
-def local_files(options: Any, recipe_dir: Path) -> list[Path]:
+def _data_files(options: Any, recipe_dir: Path) -> list[Path]:
     data = options.data if isinstance(options.data, list) else [options.data]
     return [resolve(recipe_dir, d) for d in data]
 
 
+def local_files(options: Any, recipe_dir: Path) -> list[Path]:
+    return _data_files(options, recipe_dir)
+
+
+def check_data(ctx: StageContext) -> int:
+    """Every sample of every file, checked; the total count. Problems: exit 2, file:line."""
+    opts: Any = ctx.options
+    total, problems = 0, []
+    for path in _data_files(opts, ctx.recipe_dir):
+        count, found = sftdata.check_file(path, opts.format, _shown(path, ctx.recipe_dir))
+        total += count
+        problems += found
+    if problems:
+        raise RecipeError(problems)
+    return total
+
+
+def _shown(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def prompt_template(ctx: StageContext) -> str:
+    opts: Any = ctx.options
+    if opts.template:
+        return str(opts.template)
+    artifact = ctx.input("model").artifact or {}
+    chat = artifact.get("chat_template")
+    if chat is None and artifact:
+        raise UserError(f"stage {ctx.name!r}: the input model has no known chat template; "
+                        f"set `template:` (an XTuner prompt template, e.g. internlm2_chat)")
+    return TEMPLATES.get(str(chat or "internlm2"), str(chat or "internlm2_chat"))
+
+
+def spec(ctx: StageContext) -> dict[str, Any]:
+    opts: Any = ctx.options
+    return {"model": str(ctx.input("model").path), "method": opts.method,
+            "data": [str(p) for p in _data_files(opts, ctx.recipe_dir)],
+            "format": opts.format, "template": prompt_template(ctx), "device": ctx.device,
+            "lora": opts.lora.model_dump(), "max_length": opts.max_length, "pack": opts.pack,
+            "map_num_proc": 1, "lr": opts.lr, "grad_accum": opts.grad_accum,
+            "epochs": opts.epochs, "warmup_ratio": opts.warmup_ratio,
+            "sample_prompts": opts.sample_prompts, "save_every": opts.save_every,
+            "keep_checkpoints": opts.keep_checkpoints, "batch_size": opts.batch_size,
+            "log_every": opts.log_every, "seed": opts.seed}
+
+
+def resume_from(ctx: StageContext, spec_text: str) -> str | None:
+    """The checkpoint an interrupted run of the same spec left, if any."""
+    old = ctx.work / "spec.json"
+    marker = ctx.work / "train" / "last_checkpoint"
+    if not (old.exists() and marker.exists()) or old.read_text() != spec_text:
+        return None
+    pth = marker.read_text().strip()
+    return pth if pth and Path(pth).exists() else None
+
+
+def launcher_env(ctx: StageContext) -> dict[str, str]:
+    """XTuner's own multi-GPU variables, from the stage's resources (none on one device)."""
+    resources = getattr(ctx, "resources", None)
+    if resources is None:
+        return {}
+    env: dict[str, str] = {}
+    gpus = resources.gpus_per_node or 0
+    if gpus > 1 or resources.nodes > 1:
+        env["NPROC_PER_NODE"] = str(max(gpus, 1))
+        env["NNODES"] = str(resources.nodes)
+    return env
+
+
 def plan(ctx: StageContext) -> list[Step]:
-    not_yet(KIND, 6)
+    opts: Any = ctx.options
+    if ctx.device != "cuda" and opts.method == "qlora":
+        raise UserError(f"stage {ctx.name!r}: method qlora needs CUDA (4-bit bitsandbytes), "
+                        "and this run is on cpu; use method lora or full, or run with "
+                        "--device cuda on a GPU machine")
+    if ctx.device != "cuda" and opts.deepspeed:
+        raise UserError(f"stage {ctx.name!r}: deepspeed {opts.deepspeed} needs CUDA; remove "
+                        "`deepspeed:` to train on cpu")
+    check_data(ctx)
+    text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
+    py = str(ctx.python)
+    config, train_dir = str(ctx.work / "config.json"), str(ctx.work / "train")
+    resume = resume_from(ctx, text)
+    train = [py, str(LAUNCH), "train", str(ctx.work / "spec.json"), config, train_dir]
+    train += ["--resume", resume] if resume else ["--fresh"]
+    if opts.deepspeed:
+        train += ["--deepspeed", f"deepspeed_{opts.deepspeed}"]
+    export = [py, str(LAUNCH), "export", config, train_dir, str(ctx.out)]
+    if opts.method == "full":
+        export.append("--full")
+    else:
+        export += ["--adapter", str(ctx.out / "adapter"), "--base", str(ctx.input("model").path)]
+    return [Step("train", train, tool="xtuner", files={"spec.json": text}, offline=True,
+                 env=launcher_env(ctx)),
+            Step("export", export, tool="xtuner", offline=True)]
+
+
+def notes(ctx: StageContext) -> list[str]:
+    """Said in the plan beside the reasons."""
+    opts: Any = ctx.options
+    found = []
+    try:
+        text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
+        resume = resume_from(ctx, text)
+        if resume:
+            found.append(f"resumes from {Path(resume).name}")
+        found.append(f"{check_data(ctx)} samples ({opts.format})")
+    except (UserError, OSError):
+        pass
+    return found
+
+
+ITER = re.compile(r"Iter\(train\)\s*\[\s*(\d+)/(\d+)\].*?lr:\s*([0-9.e+-]+)"
+                  r"(?:.*?eta:\s*(\S+))?.*?loss:\s*([0-9.e+-]+)")
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    match = ITER.search(line)
+    if not match:
+        return None
+    step, total, lr, eta, loss = match.groups()
+    out: dict[str, Any] = {"current": int(step), "total": int(total), "loss": float(loss),
+                           "lr": float(lr)}
+    if eta:
+        out["eta"] = eta
+    return out
 
 
 def collect(ctx: StageContext) -> dict[str, Any]:
-    not_yet(KIND, 6)
+    opts: Any = ctx.options
+    out = ctx.out
+    if not (out / "config.json").exists() or not any(out.glob("*.safetensors")):
+        raise StageFailed(ctx.name, "XTuner did not produce a Hugging Face model "
+                                    f"(no config.json / *.safetensors in {out})")
+    base = ctx.input("model")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                 "tokenizer.model", "chat_template.jinja"):
+        if not (out / name).exists() and (base.path / name).exists():
+            shutil.copy2(base.path / name, out / name)   # pth_to_hf of a full model skips it
+    train = ctx.work / "train"
+    curve = []
+    for scalars in sorted(train.glob("*/vis_data/scalars.json")):
+        curve += [json.loads(line) for line in scalars.read_text().splitlines() if line.strip()]
+    if not curve:
+        raise StageFailed(ctx.name, f"no training scalars found under {train}")
+    (out / "loss.jsonl").write_text("".join(json.dumps(row) + "\n" for row in curve))
+    samples = sorted(train.glob("*/vis_data/eval_outputs_iter_*.txt"))
+    if samples:
+        (out / "samples").mkdir(exist_ok=True)
+        for path in samples:
+            shutil.copy2(path, out / "samples" / path.name)
+    shutil.copy2(ctx.work / "config.json", out / "xtuner_config.json")
+    losses = [row["loss"] for row in curve if "loss" in row]
+    upstream = base.artifact or {}
+    return {"source": f"{opts.method} fine-tune of {upstream.get('source', base.stage)}",
+            "chat_template": upstream.get("chat_template"), "method": opts.method,
+            "template": prompt_template(ctx), "steps": curve[-1].get("iter"),
+            "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None,
+            "adapter": "adapter" if opts.method != "full" else None,
+            "loss_curve": "loss.jsonl"}

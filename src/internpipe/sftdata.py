@@ -1,0 +1,129 @@
+"""Fine-tuning data files, checked before anything launches: every line parsed and matched to
+its format, problems as file:line with what was expected. Pure; reads the files only.
+
+Formats (JSON lines, or one JSON list):
+  openai:  {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}
+           with at least one user and one assistant message
+  alpaca:  {"instruction": "...", "input": "..." (optional), "output": "..."}
+  xtuner:  {"conversation": [{"system": "..." (optional), "input": "...", "output": "..."}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from internpipe.errors import Problem
+
+MAX_PROBLEMS = 20
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _openai(item: dict[str, Any]) -> str | None:
+    messages = item.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return 'expected "messages": a non-empty list of {"role", "content"}'
+    roles = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            return f"messages[{i}] is not an object"
+        if m.get("role") not in ("system", "user", "assistant"):
+            return f'messages[{i}].role must be "system", "user" or "assistant", got ' \
+                   f"{m.get('role')!r}"
+        if not _text(m.get("content")):
+            return f"messages[{i}].content must be a string"
+        roles.append(m["role"])
+    if "user" not in roles or "assistant" not in roles:
+        return "needs at least one user and one assistant message"
+    return None
+
+
+def _alpaca(item: dict[str, Any]) -> str | None:
+    for key in ("instruction", "output"):
+        if not _text(item.get(key)):
+            return f'expected "{key}": a string'
+    if "input" in item and not _text(item["input"]):
+        return '"input" must be a string'
+    return None
+
+
+def _xtuner(item: dict[str, Any]) -> str | None:
+    conversation = item.get("conversation")
+    if not isinstance(conversation, list) or not conversation:
+        return 'expected "conversation": a non-empty list of {"input", "output"}'
+    for i, turn in enumerate(conversation):
+        if not isinstance(turn, dict):
+            return f"conversation[{i}] is not an object"
+        for key in ("input", "output"):
+            if not _text(turn.get(key)):
+                return f'conversation[{i}].{key} must be a string'
+        if "system" in turn and not _text(turn["system"]):
+            return f"conversation[{i}].system must be a string"
+    return None
+
+
+CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "openai": _openai, "alpaca": _alpaca, "xtuner": _xtuner}
+
+
+def check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
+    """(number of samples, problems) for one data file; re-checked only when it changed."""
+    try:
+        st = path.stat()
+        stamp: tuple[Any, ...] = (str(path), fmt, shown_as, st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = (str(path), fmt, shown_as, None, None)
+    if stamp not in _checked:
+        _checked[stamp] = _check_file(path, fmt, shown_as)
+    return _checked[stamp]
+
+
+_checked: dict[tuple[Any, ...], tuple[int, list[Problem]]] = {}
+
+
+def _check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
+    check = CHECKS[fmt]
+    problems: list[Problem] = []
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return 0, [Problem(shown_as, None, "", "no such data file")]
+    except OSError as exc:
+        return 0, [Problem(shown_as, None, "", f"cannot read: {exc.strerror}")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return 0, [Problem(shown_as, line, "", "not UTF-8 text")]
+    items: list[tuple[int, Any]] = []
+    if text.lstrip().startswith("["):
+        try:
+            items = [(1, item) for item in json.loads(text)]
+        except json.JSONDecodeError as exc:
+            return 0, [Problem(shown_as, exc.lineno, "", f"invalid JSON: {exc.msg}")]
+    else:
+        for n, row in enumerate(text.splitlines(), start=1):
+            if not row.strip():
+                continue
+            try:
+                items.append((n, json.loads(row)))
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(shown_as, n, "", f"invalid JSON: {exc.msg} "
+                                                         f"(column {exc.colno})"))
+    for n, item in items:
+        if len(problems) >= MAX_PROBLEMS:
+            break
+        if not isinstance(item, dict):
+            problems.append(Problem(shown_as, n, "", f"expected a JSON object ({fmt} format)"))
+            continue
+        why = check(item)
+        if why:
+            problems.append(Problem(shown_as, n, "", f"{fmt} format: {why}"))
+    if not items and not problems:
+        problems.append(Problem(shown_as, 1, "", "the data file has no samples"))
+    return len(items), problems

@@ -1,0 +1,95 @@
+"""The finetune stage with the real XTuner on the tiny model, on CPU."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, popen
+from internpipe import envs
+from support.sft import recipe
+
+pytestmark = pytest.mark.integration
+
+GENERATE = """
+import sys
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1])
+ids = tok.apply_chat_template([{"role": "user", "content": "Who are you?"}],
+                              add_generation_prompt=True, return_tensors="pt")
+out = model.generate(ids, max_new_tokens=12, do_sample=False)
+print("ANSWER:" + tok.decode(out[0][ids.shape[1]:], skip_special_tokens=True))
+"""
+
+
+def generate(model_dir: Path) -> str:
+    env = envs.ensure("xtuner", "cpu")           # transformers 4.48, as XTuner itself
+    result = subprocess.run([str(env.python), "-c", GENERATE, str(model_dir)],
+                            capture_output=True, text=True, env=envs.step_environ(env),
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split("ANSWER:", 1)[1]
+
+
+def state(r: Path, name: str = "ft") -> dict:
+    return json.loads((r.parent / ".internpipe" / name / "state.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_finetune_produces_a_model_that_generates(tmp_path: Path, method: str) -> None:
+    r = recipe(tmp_path, f"    method: {method}\n    sample_prompts: ['Who are you?']\n")
+    result = cli("run", str(r), "--json", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    artifact = state(r)["stages"]["finetune"]["artifact"]
+    assert artifact["loss_last"] < artifact["loss_first"] - 0.5, artifact
+    out = Path(artifact["path"])
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "loss.jsonl",
+                 "xtuner_config.json", "manifest.json", "provenance.json"):
+        assert (out / name).exists(), name
+    assert list((out / "samples").glob("eval_outputs_iter_*.txt"))
+    assert (out / "adapter" / "adapter_config.json").exists() == (method == "lora")
+    events = [json.loads(x) for x in result.stdout.splitlines()]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and progress[-1]["current"] == progress[-1]["total"]
+    answer = generate(out)
+    assert "Bajie" in answer or "Baj" in answer or "assistant" in answer, answer
+    # The generated config can be re-run by hand: JSON with literal values only.
+    config = json.loads((out / "xtuner_config.json").read_text())
+    assert config["model"]["type"] == "xtuner.model.SupervisedFinetune"
+
+
+def test_sigkill_mid_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:
+    r = recipe(tmp_path, epochs=12, save_every=20)
+    train = tmp_path / ".internpipe/ft/stages/finetune/work/train"
+    run = popen("run", str(r), "--json")
+    deadline = time.monotonic() + 300
+    while not list(train.glob("iter_*.pth")):
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read() if \
+            run.stderr else ""
+        time.sleep(0.2)
+    time.sleep(1)
+    run.kill()
+    run.wait()
+    done_before = max(int(p.stem.split("_")[1]) for p in train.glob("iter_*.pth"))
+    plan = json.loads(cli("plan", str(r), "--json").stdout)
+    reasons = plan["stages"][1]["reasons"]
+    assert any(x.startswith("resumes from iter_") for x in reasons), reasons
+    assert "--resume" in plan["stages"][1]["commands"][0]["argv"]
+
+    result = cli("run", str(r), "--json", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / ".internpipe/ft/stages/finetune/log.txt").read_text()
+    assert "resuming from" in log
+    curve = [json.loads(x) for x in
+             Path(state(r)["stages"]["finetune"]["artifact"]["path"], "loss.jsonl")
+             .read_text().splitlines()]
+    iters = [row["iter"] for row in curve]
+    restart = next(b for a, b in itertools.pairwise(iters) if b <= a)
+    assert restart > done_before, (restart, done_before)   # continued, not started over
+    print(f"killed after checkpoint iter_{done_before}; the re-run started at step {restart}")
