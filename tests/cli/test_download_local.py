@@ -75,7 +75,7 @@ def test_demo_recipe_validates_and_runs(tmp_path: Path) -> None:
         ".internpipe"))
     demo = tmp_path / "recipes" / "demo-cpu.yaml"
     assert cli("validate", str(demo)).returncode == 0
-    result = cli("run", str(demo))
+    result = cli("run", str(demo), "--until", "download")
     assert result.returncode == 0, result.stderr
     assert os.path.isdir(tmp_path / "recipes/.internpipe/demo-cpu/stages/download/out")
 
