@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from internpipe import __version__
-from internpipe.cli import download, env, finetune, plan, run, schema, status, validate
+from internpipe.cli import (
+    download,
+    env,
+    finetune,
+    plan,
+    quantize,
+    run,
+    schema,
+    status,
+    validate,
+)
 
 app = typer.Typer(
     name="internpipe",
@@ -53,6 +63,7 @@ app.command("schema")(schema.command)
 app.add_typer(env.app, name="env")
 app.command("download")(download.command)
 app.command("finetune")(finetune.command)
+app.command("quantize")(quantize.command)
 
 
 def main() -> None:

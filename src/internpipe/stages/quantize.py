@@ -1,24 +1,42 @@
-"""quantize: LMDeploy lite AWQ (W4A16) or SmoothQuant (W8A8), with a drift check."""
+"""quantize: LMDeploy's own `lite` tools (AWQ W4A16, SmoothQuant W8A8) and a drift check.
+
+Steps, all in the LMDeploy env (its CPU flavour where there is no CUDA):
+  calib    a local calibration file staged where LMDeploy reads it offline (optional)
+  quantize `lmdeploy lite auto_awq|smooth_quant MODEL --work-dir OUT --device D …`
+  drift    workers/quant_launch.py: per-layer weight error of the dequantized weights and
+           logits agreement on a few prompts, source vs quantized (weights simulated)
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
+from internpipe.errors import StageFailed, UserError
 from internpipe.stages import MODEL, InputSpec, StageContext, Step
 from internpipe.stages._common import Options as Base
-from internpipe.stages._common import not_yet, resolve
+from internpipe.stages._common import resolve
 
 KIND = "quantize"
 PRODUCES = MODEL
 INPUTS = (InputSpec("model", frozenset({MODEL})),)
+WORKERS = Path(__file__).resolve().parent.parent / "workers"
+LAUNCH = WORKERS / "quant_launch.py"
+# LMDeploy's named calibration sets (fetched from the hub: they need the network).
+NAMED_CALIB = ("wikitext2", "c4", "pileval", "gsm8k", "neuralmagic_calibration",
+               "open-platypus", "openwebtext")
 
 
-class Thresholds(Base):
-    max_weight_error: float | None = Field(None, gt=0)
-    min_top1_agreement: float | None = Field(None, ge=0, le=1)
+class Drift(Base):
+    max_weight_error: float | None = Field(None, gt=0, description="fail above this mean "
+                                           "relative weight error")
+    min_top1_agreement: float | None = Field(None, ge=0, le=1, description="fail below this "
+                                             "top-1 agreement of the logits")
+    prompts: list[str] = Field(default_factory=list)
 
 
 class Options(Base):
@@ -27,27 +45,156 @@ class Options(Base):
     w_bits: Literal[4, 8] = 4
     group_size: int = Field(128, ge=1)
     search_scale: bool = False
-    calib: str | None = None
-    samples: int = Field(128, ge=0)
+    calib: str | None = Field(None, description="a named set (wikitext2, c4, …: needs the "
+                                                "network) or a local text/JSONL file")
+    samples: int = Field(128, ge=0, description="calibration samples; 0 = data-free (AWQ)")
     seqlen: int = Field(2048, ge=1)
     batch_size: int = Field(1, ge=1)
     device: Literal["auto", "cuda", "cpu"] = "auto"
-    drift: Thresholds = Field(default_factory=Thresholds)
+    drift: Drift = Field(default_factory=Drift)
 
 
 def tool(options: Any, device: str) -> str | None:
     return "lmdeploy"
 
 
+def _local_calib(options: Any, recipe_dir: Path) -> Path | None:
+    if options.calib is None or options.calib in NAMED_CALIB:
+        return None
+    return resolve(recipe_dir, options.calib)
+
+
 def local_files(options: Any, recipe_dir: Path) -> list[Path]:
-    if options.calib and (options.calib.startswith((".", "/", "~")) or "/" in options.calib):
-        return [resolve(recipe_dir, options.calib)]
-    return []
+    calib = _local_calib(options, recipe_dir)
+    return [calib] if calib else []
+
+
+def _check(ctx: StageContext) -> None:
+    opts: Any = ctx.options
+    device = ctx.device if opts.device == "auto" else opts.device
+    if device == "cuda" and ctx.device != "cuda":
+        raise UserError(f"stage {ctx.name!r}: device cuda asked for, but this run is on cpu")
+    if opts.method == "smooth_quant" and opts.samples == 0:
+        raise UserError(f"stage {ctx.name!r}: smooth_quant needs calibration data (LMDeploy "
+                        "loads it even with 0 samples); set `calib:` to a local text/JSONL "
+                        "file, or `samples:` > 0 with a named set where the hub is reachable")
+    if opts.method == "awq" and opts.w_bits != 4:
+        raise UserError(f"stage {ctx.name!r}: LMDeploy's AWQ is W4A16: w_bits must be 4")
+    config = ctx.input("model").path / "config.json"
+    if opts.method == "awq" and config.exists():
+        cfg = json.loads(config.read_text())
+        for key in ("hidden_size", "intermediate_size"):
+            size = cfg.get(key)
+            if isinstance(size, int) and size % opts.group_size:
+                raise UserError(f"stage {ctx.name!r}: group_size {opts.group_size} does not "
+                                f"divide the model's {key} ({size}); use a divisor, e.g. "
+                                f"{_divisor(size, opts.group_size)}")
+
+
+def _divisor(size: int, wanted: int) -> int:
+    return next(g for g in (128, 64, 32, 16, 8, 4, 2, 1) if g <= wanted and size % g == 0)
 
 
 def plan(ctx: StageContext) -> list[Step]:
-    not_yet(KIND, 8)
+    opts: Any = ctx.options
+    _check(ctx)
+    device = ctx.device if opts.device == "auto" else opts.device
+    py = str(ctx.python)
+    lmdeploy = str(Path(py).parent / "lmdeploy")
+    model = str(ctx.input("model").path)
+    steps = []
+    local = _local_calib(opts, ctx.recipe_dir)
+    calib_dir = ctx.work / "calib"
+    argv = [lmdeploy, "lite", "auto_awq" if opts.method == "awq" else "smooth_quant", model,
+            "--work-dir", str(ctx.out), "--device", device]
+    if opts.method == "awq":
+        argv += ["--w-bits", str(opts.w_bits), "--w-group-size", str(opts.group_size)]
+    if opts.search_scale:
+        argv.append("--search-scale")
+    if opts.samples == 0:
+        argv += ["--calib-samples", "0"]
+    else:
+        argv += ["--calib-dataset", opts.calib if opts.calib in NAMED_CALIB else "wikitext2",
+                 "--calib-samples", str(opts.samples), "--calib-seqlen", str(opts.seqlen),
+                 "--batch-size", str(opts.batch_size)]
+    if local is not None:
+        steps.append(Step("calib", [py, str(LAUNCH), "stage-calib", str(local),
+                                    str(calib_dir)], tool="lmdeploy", offline=True))
+    # Offline unless a named set must come from the hub.
+    needs_hub = opts.samples > 0 and local is None
+    steps.append(Step("quantize", argv, tool="lmdeploy", offline=not needs_hub,
+                      cwd=calib_dir if local is not None else None))
+    drift = [py, str(LAUNCH), "drift", model, str(ctx.out), str(ctx.out / "drift.json")]
+    for prompt in opts.drift.prompts:
+        drift += ["--prompt", prompt]
+    steps.append(Step("drift", drift, tool="lmdeploy", offline=True))
+    return steps
+
+
+def notes(ctx: StageContext) -> list[str]:
+    opts: Any = ctx.options
+    if opts.samples == 0:
+        return ["data-free"]
+    if opts.calib is None or opts.calib in NAMED_CALIB:
+        return [f"calibration set {opts.calib or 'wikitext2'} from the hub (needs network)"]
+    return [f"calibration from {opts.calib}"]
+
+
+def drift_violations(report: dict[str, Any], thresholds: Any) -> list[str]:
+    """What in a drift report breaks the recipe's thresholds (non-finite weights always do)."""
+    found = []
+    if report.get("non_finite_layers"):
+        found.append("non-finite dequantized weights in " +
+                     ", ".join(report["non_finite_layers"][:5]))
+    mean = report.get("weight_error_mean")
+    if thresholds.max_weight_error is not None and (mean is None or
+                                                    mean > thresholds.max_weight_error):
+        found.append(f"mean weight error {mean} > max_weight_error "
+                     f"{thresholds.max_weight_error}")
+    top1 = report.get("top1_agreement")
+    if thresholds.min_top1_agreement is not None and (top1 is None or
+                                                      top1 < thresholds.min_top1_agreement):
+        found.append(f"top-1 agreement {top1} < min_top1_agreement "
+                     f"{thresholds.min_top1_agreement}")
+    return found
 
 
 def collect(ctx: StageContext) -> dict[str, Any]:
-    not_yet(KIND, 8)
+    opts: Any = ctx.options
+    out = ctx.out
+    try:
+        config = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        raise StageFailed(ctx.name, "LMDeploy wrote no readable config.json") from None
+    qc = config.get("quantization_config") or {}
+    if opts.method == "awq":
+        expected = {"quant_method": "awq", "bits": opts.w_bits, "group_size": opts.group_size}
+    else:
+        expected = {"quant_method": "smooth_quant"}
+    wrong = {k: qc.get(k) for k, v in expected.items() if qc.get(k) != v}
+    if wrong:
+        raise StageFailed(ctx.name, f"quantization_config is {qc}, expected {expected}")
+    try:
+        report = json.loads((out / "drift.json").read_text())
+    except (OSError, ValueError):
+        raise StageFailed(ctx.name, "the drift check wrote no report") from None
+    violations = drift_violations(report, opts.drift)
+    if violations:
+        raise StageFailed(ctx.name, "the quantized model drifted too far: " +
+                          "; ".join(violations))
+    local = _local_calib(opts, ctx.recipe_dir)
+    calib: dict[str, Any] = {"samples": opts.samples}
+    if opts.samples == 0:
+        calib["set"] = "data-free"
+    elif local is not None:
+        calib.update(set=str(opts.calib),
+                     sha256=hashlib.sha256(local.read_bytes()).hexdigest())
+    else:
+        calib["set"] = opts.calib or "wikitext2"
+    upstream = ctx.input("model").artifact or {}
+    return {"source": f"{opts.method} of {upstream.get('source', ctx.input('model').stage)}",
+            "chat_template": upstream.get("chat_template"), "method": opts.method,
+            "bits": qc.get("bits", 8), "group_size": qc.get("group_size"),
+            "quantization_config": qc, "calibration": calib,
+            "drift": {k: report.get(k) for k in ("weight_error_mean", "weight_error_max",
+                                                 "top1_agreement", "logits_relative_error")}}
