@@ -140,3 +140,32 @@ def build_plan(recipe: Recipe, device: str | None, sel: Selection | None = None,
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def run_from_arguments(command: str, name: str, stages: dict[str, Any],
+                       overrides: list[str] | None, device: str | None,
+                       json_mode: bool) -> tuple[Recipe, int]:
+    """The stage subcommands (`internpipe download …`): a recipe built as data from their
+    arguments, run like any other in .internpipe/NAME/ of the current folder. A bad value is
+    reported against the argument, not against a recipe file the user never wrote."""
+    import yaml
+
+    from internpipe import recipe as recipe_mod
+    from internpipe.errors import Problem, RecipeError
+    from internpipe.progress import make_reporter
+    from internpipe.runner import execute
+
+    doc = {"version": 1, "name": name, "stages": stages}
+    try:
+        r = recipe_mod.parse(yaml.safe_dump(doc).encode(),
+                             Path.cwd() / f"internpipe-{command}.yaml", overrides or [])
+    except RecipeError as exc:
+        raise UserError("bad arguments", [
+            Problem(f"internpipe {command}", None, p.field.rpartition(".")[2].upper(),
+                    p.message) for p in exc.problems]) from None
+    reporter = make_reporter(json_mode)
+    try:
+        code = execute(r.workdir, lambda: build_plan(r, device), reporter)
+    finally:
+        reporter.close()
+    return r, code

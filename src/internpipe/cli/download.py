@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from internpipe.cli.common import DeviceOpt, JsonOpt, build_plan, guard, sigterm_as_interrupt
+from internpipe.cli.common import (
+    DeviceOpt,
+    JsonOpt,
+    guard,
+    run_from_arguments,
+    sigterm_as_interrupt,
+)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -49,12 +55,7 @@ def command(
 
       internpipe download ./my-model --to ./copy
     """
-    import yaml
-
-    from internpipe import recipe as recipe_mod
-    from internpipe.errors import Problem, RecipeError, UserError
-    from internpipe.progress import make_reporter
-    from internpipe.runner import execute
+    from internpipe.errors import UserError
 
     sigterm_as_interrupt()
     with guard(json_mode):
@@ -64,20 +65,9 @@ def command(
                    "exclude": exclude or [], "endpoint": endpoint,
                    "chat_template": chat_template}
         slug = re.sub(r"[^a-z0-9]+", "-", source.lower()).strip("-")[:50] or "model"
-        text = yaml.safe_dump({"version": 1, "name": f"download-{slug}",
-                               "stages": {"download": {k: v for k, v in options.items()
-                                                       if v not in (None, [])}}})
-        try:
-            r = recipe_mod.parse(text.encode(), Path.cwd() / "internpipe-download.yaml", [])
-        except RecipeError as exc:  # name the argument, not a recipe the user never wrote
-            raise UserError("bad arguments", [
-                Problem("internpipe download", None, p.field.rpartition(".")[2].upper(),
-                        p.message) for p in exc.problems]) from None
-        reporter = make_reporter(json_mode)
-        try:
-            code = execute(r.workdir, lambda: build_plan(r, device), reporter)
-        finally:
-            reporter.close()
+        stage = {k: v for k, v in options.items() if v not in (None, [])}
+        r, code = run_from_arguments("download", f"download-{slug}", {"download": stage},
+                                     None, device, json_mode)
         out = r.workdir / "stages" / "download" / "out"
         if code == 0 and to is not None:
             shutil.copytree(out, to, copy_function=_link_or_copy, dirs_exist_ok=True)

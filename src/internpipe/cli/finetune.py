@@ -9,8 +9,8 @@ from internpipe.cli.common import (
     DeviceOpt,
     JsonOpt,
     SetOpt,
-    build_plan,
     guard,
+    run_from_arguments,
     sigterm_as_interrupt,
 )
 
@@ -43,33 +43,14 @@ def command(
       internpipe finetune modelscope:Shanghai_AI_Laboratory/internlm2_5-1_8b-chat \
           --data d.jsonl --method qlora --device cuda
     """
-    import yaml
-
-    from internpipe import recipe as recipe_mod
-    from internpipe.errors import Problem, RecipeError, UserError
-    from internpipe.progress import make_reporter
-    from internpipe.runner import execute
-
     sigterm_as_interrupt()
     with guard(json_mode):
         cwd = Path.cwd()
-        doc = {"version": 1, "name": name, "stages": {
-            "download": {"source": model},
-            "finetune": {"data": [str(p if p.is_absolute() else cwd / p) for p in data],
-                         "format": data_format, "method": method, "epochs": epochs,
-                         "lr": lr}}}
-        try:
-            r = recipe_mod.parse(yaml.safe_dump(doc).encode(), cwd / "internpipe-finetune.yaml",
-                                 set_ or [])
-        except RecipeError as exc:
-            raise UserError("bad arguments", [
-                Problem("internpipe finetune", None, p.field.rpartition(".")[2].upper(),
-                        p.message) for p in exc.problems]) from None
-        reporter = make_reporter(json_mode)
-        try:
-            code = execute(r.workdir, lambda: build_plan(r, device), reporter)
-        finally:
-            reporter.close()
+        stages = {"download": {"source": model},
+                  "finetune": {"data": [str(p if p.is_absolute() else cwd / p) for p in data],
+                               "format": data_format, "method": method, "epochs": epochs,
+                               "lr": lr}}
+        r, code = run_from_arguments("finetune", name, stages, set_, device, json_mode)
     if code == 0 and not json_mode:
         print(f"model: {r.workdir / 'stages' / 'finetune' / 'out'}")
     raise typer.Exit(code)

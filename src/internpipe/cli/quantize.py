@@ -9,8 +9,8 @@ from internpipe.cli.common import (
     DeviceOpt,
     JsonOpt,
     SetOpt,
-    build_plan,
     guard,
+    run_from_arguments,
     sigterm_as_interrupt,
 )
 
@@ -40,13 +40,6 @@ def command(
 
       internpipe quantize ./merged --samples 0 --set stages.quantize.group_size=64
     """
-    import yaml
-
-    from internpipe import recipe as recipe_mod
-    from internpipe.errors import Problem, RecipeError, UserError
-    from internpipe.progress import make_reporter
-    from internpipe.runner import execute
-
     sigterm_as_interrupt()
     with guard(json_mode):
         cwd = Path.cwd()
@@ -57,20 +50,8 @@ def command(
             local = Path(calib)
             options["calib"] = str(local if local.is_absolute() or not local.exists()
                                    else cwd / local)
-        doc = {"version": 1, "name": name,
-               "stages": {"download": {"source": model}, "quantize": options}}
-        try:
-            r = recipe_mod.parse(yaml.safe_dump(doc).encode(), cwd / "internpipe-quantize.yaml",
-                                 set_ or [])
-        except RecipeError as exc:
-            raise UserError("bad arguments", [
-                Problem("internpipe quantize", None, p.field.rpartition(".")[2].upper(),
-                        p.message) for p in exc.problems]) from None
-        reporter = make_reporter(json_mode)
-        try:
-            code = execute(r.workdir, lambda: build_plan(r, device), reporter)
-        finally:
-            reporter.close()
+        stages = {"download": {"source": model}, "quantize": options}
+        r, code = run_from_arguments("quantize", name, stages, set_, device, json_mode)
     if code == 0 and not json_mode:
         print(f"model: {r.workdir / 'stages' / 'quantize' / 'out'}")
     raise typer.Exit(code)

@@ -56,7 +56,7 @@ def command(
     with guard(json_mode):
         r = load_recipe(recipe, set_)
         sel = selection(start, until, only, force)
-        build_plan(r, device, sel)   # refuse a bad selection before waiting for the lock
+        sel.check(r.order)   # refuse a bad selection before waiting for the lock
         reporter = make_reporter(json_mode, verbose)
         try:
             code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter, wait=wait)
