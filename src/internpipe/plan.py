@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import envs
+from internpipe import envs, services
 from internpipe import stages as registry
 from internpipe.errors import UserError
 from internpipe.fingerprint import digest
@@ -76,6 +76,7 @@ class Selection:
     until: str | None = None     # --until
     only: tuple[str, ...] = ()   # --only
     force: bool = False
+    serve: tuple[str, ...] = ()  # service stages that must be up at the end (deploy command)
 
     def check(self, order: list[str]) -> None:
         for flag, names in (("--from", [self.start]), ("--until", [self.until]),
@@ -128,12 +129,15 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
                 raise UserError(f"stage {name!r}: cannot read {path}: {exc.strerror}") from None
         components = {"kind": section.kind,
                       "code": getattr(kind, "VERSION", 1),
-                      "options": section.options.model_dump(mode="json"),
+                      "options": section.options.model_dump(
+                          mode="json", exclude=set(getattr(kind, "NOT_FINGERPRINTED", ()))),
                       "env": env.id if env else None, "device": flavour,
                       "inputs": upstream, "files": files}
         fingerprint = digest(components)
         action, reasons = _decide(name, fingerprint, components, entry, wd,
                                   name in selected, selection.force)
+        if action == CACHED and getattr(kind, "SERVICE", False):
+            action, reasons = _service_state(entry or {})
         sp = StagePlan(name=name, kind=section.kind, produces=kind.PRODUCES, tool=tool,
                        env=env, fingerprint=fingerprint, components=components, action=action,
                        reasons=reasons, inputs=section.inputs, entry=entry)
@@ -144,7 +148,35 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
             if notes is not None:
                 sp.reasons += notes(ctx)
         planned[name] = sp
+    _spare_idle_services(recipe, planned, selection.serve)
     return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))
+
+
+NOT_SERVING = "not serving"
+
+
+def _service_state(entry: dict[str, Any]) -> tuple[str, list[str]]:
+    """A service stage is done only while its server is up."""
+    artifact = entry.get("artifact") or {}
+    if services.alive(artifact.get("pid")) and services.healthy(str(artifact.get("health_url"))):
+        return CACHED, [f"serving at {artifact.get('base_url')} (pid {artifact.get('pid')})"]
+    return RUN, [NOT_SERVING]
+
+
+def _spare_idle_services(recipe: Recipe, planned: dict[str, StagePlan],
+                         wanted: tuple[str, ...]) -> None:
+    """A stopped server is started again only when a stage that will run uses it (or the
+    recipe asks to keep it up): a re-run of a finished recipe starts nothing."""
+    for name, sp in planned.items():
+        if NOT_SERVING not in sp.reasons or name in wanted or \
+                getattr(recipe.stages[name].options, "keep", False):
+            continue
+        users = [s for s in planned.values()
+                 if any(name in refs for refs in s.inputs.values()) and s.action == RUN]
+        if not users:
+            sp.action = CACHED
+            sp.reasons = ["up to date (not serving; no stage that runs needs it)"]
+            sp.steps = []
 
 
 def _input_fingerprint(up: StagePlan, consumer: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from internpipe import envs, proc, state
+from internpipe import envs, proc, services, state
 from internpipe import stages as registry
 from internpipe.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, StageFailed
 from internpipe.fingerprint import digest, manifest
@@ -26,15 +26,16 @@ def _now() -> str:
 
 
 def execute(workdir: Path, planner: Callable[[], Plan], reporter: Reporter,
-            wait: bool = False) -> int:
+            wait: bool = False, keep_serving: bool = False) -> int:
     """Take the work dir's lock, plan (under the lock: a run we waited for changes the
     state), run what the plan says. Returns the exit code (0 ok, 1 failed, 130 interrupted)."""
     wd = state.WorkDir(workdir)
     status, code = "ok", EXIT_OK
+    started: list[int] = []     # servers this run started that stop when it ends
     with state.locked(wd.lock_file, wait=wait,
                       on_wait=lambda who: reporter.emit({"event": "env",
                                                          "message": f"waiting: {who}"})):
-        started = time.monotonic()
+        t_start = time.monotonic()
         plan = planner()
         reporter.emit({"event": "plan", **plan.summary()})
         try:
@@ -46,7 +47,7 @@ def execute(workdir: Path, planner: Callable[[], Plan], reporter: Reporter,
                                    "status": "cached" if sp.action == CACHED else "skipped",
                                    "reason": "; ".join(sp.reasons)})
                     continue
-                run_stage(plan, sp, reporter)
+                run_stage(plan, sp, reporter, started, keep_serving)
         except StageFailed:
             status, code = "failed", EXIT_STAGE_FAILED
             raise
@@ -57,8 +58,11 @@ def execute(workdir: Path, planner: Callable[[], Plan], reporter: Reporter,
             status, code = "interrupted", EXIT_INTERRUPTED
             raise
         finally:
+            for pid in started:
+                if services.stop(pid):
+                    reporter.emit({"event": "env", "message": f"stopped server (pid {pid})"})
             reporter.emit({"event": "run_finished", "status": status, "exit_code": code,
-                           "seconds": round(time.monotonic() - started, 3)})
+                           "seconds": round(time.monotonic() - t_start, 3)})
     return code
 
 
@@ -99,7 +103,8 @@ def runtime_context(plan: Plan, sp: StagePlan) -> StageContext:
     return StageContext(**{**base.__dict__, "inputs": inputs})
 
 
-def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter) -> None:
+def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] | None = None,
+              keep_serving: bool = False) -> None:
     wd = plan.workdir
     kind = registry.get_kind(sp.kind)
     token = uuid.uuid4().hex
@@ -144,6 +149,9 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter) -> None:
                 if result.returncode != 0:
                     raise StageFailed(sp.name, _failure_reason(step.name, result),
                                       result.tail[-15:], str(wd.log(sp.name)))
+            serve = getattr(kind, "serve", None)
+            if serve is not None:
+                _start_service(sp, ctx, serve, token, started, keep_serving, reporter)
             artifact = kind.collect(ctx)
         artifact = _finish_output(plan, sp, ctx, artifact)
         out = wd.publish(sp.name)
@@ -175,6 +183,31 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter) -> None:
         reporter.emit({"event": "stage_finished", "stage": sp.name, "status": "interrupted",
                        "seconds": round(time.monotonic() - t0, 3)})
         raise
+
+
+def _start_service(sp: StagePlan, ctx: StageContext, serve: Any, token: str,
+                   started: list[int] | None, keep_serving: bool, reporter: Reporter) -> None:
+    """Start the stage's server and wait for it; it is stopped when the run ends unless the
+    stage says `keep: true` or the run has --keep-serving."""
+    spec = serve(ctx)
+    keep = keep_serving or bool(getattr(ctx.options, "keep", False))
+    if not keep:
+        spec.env = {**spec.env, proc.TOKEN_VAR: token}
+    log = ctx.work.parent / "server.log"
+    reporter.emit({"event": "step_started", "stage": sp.name, "step": "serve",
+                   "argv": spec.argv})
+    try:
+        pid = services.start(spec, log, ctx.work / "server.pid", keep=keep)
+    except services.ServiceFailed as exc:
+        raise StageFailed(sp.name, exc.reason, exc.tail, str(log)) from None
+    if started is not None and not keep:
+        started.append(pid)
+    state.write_json(ctx.work / "service.json",
+                     {"base_url": spec.base_url, "health_url": spec.health_url,
+                      "model": spec.model, "engine": spec.engine, "pid": pid,
+                      "log": str(log), "keep": keep})
+    reporter.emit({"event": "env", "message": f"{sp.name}: serving at {spec.base_url} "
+                                              f"(pid {pid})"})
 
 
 def _failure_reason(step: str, result: proc.StepResult) -> str:

@@ -131,3 +131,21 @@ stages.register("transform", _Kind("transform", TransformOptions, _transform_pla
 stages.register("fail", _Kind("fail", FailOptions, _fail_plan))  # type: ignore[arg-type]
 stages.register("slow", _Kind("slow", SlowOptions, _slow_plan))  # type: ignore[arg-type]
 stages.register("liar", _Kind("liar", LiarOptions, _liar_plan))  # type: ignore[arg-type]
+
+
+class WaiterOptions(_Base):
+    endpoint: str | None = None
+    seconds: float = 30
+
+
+def _waiter_plan(ctx: StageContext) -> list[Step]:
+    opts: Any = ctx.options
+    code = ("import sys, time, pathlib\n"
+            "pathlib.Path(sys.argv[1], 'waiting').write_text('x'); print('waiting', flush=True)\n"
+            "time.sleep(float(sys.argv[2]))\n"
+            "pathlib.Path(sys.argv[3], 'data.txt').write_text('waited')\n")
+    return [Step("wait", [PY, "-c", code, str(ctx.work), str(opts.seconds), str(ctx.out)])]
+
+
+stages.register("waiter", _Kind("waiter", WaiterOptions, _waiter_plan,  # type: ignore[arg-type]
+                                inputs=(InputSpec("endpoint", frozenset({stages.ENDPOINT})),)))

@@ -9,6 +9,8 @@ import typer
 
 from internpipe import __version__
 from internpipe.cli import (
+    bench,
+    deploy,
     download,
     env,
     finetune,
@@ -64,6 +66,8 @@ app.add_typer(env.app, name="env")
 app.command("download")(download.command)
 app.command("finetune")(finetune.command)
 app.command("quantize")(quantize.command)
+app.command("deploy")(deploy.command)
+app.command("bench")(bench.command)
 
 
 def main() -> None:

@@ -144,7 +144,8 @@ def is_tty() -> bool:
 
 def run_from_arguments(command: str, name: str, stages: dict[str, Any],
                        overrides: list[str] | None, device: str | None,
-                       json_mode: bool) -> tuple[Recipe, int]:
+                       json_mode: bool, keep_serving: bool = False,
+                       sel: Selection | None = None) -> tuple[Recipe, int]:
     """The stage subcommands (`internpipe download …`): a recipe built as data from their
     arguments, run like any other in .internpipe/NAME/ of the current folder. A bad value is
     reported against the argument, not against a recipe file the user never wrote."""
@@ -157,7 +158,7 @@ def run_from_arguments(command: str, name: str, stages: dict[str, Any],
 
     doc = {"version": 1, "name": name, "stages": stages}
     try:
-        r = recipe_mod.parse(yaml.safe_dump(doc).encode(),
+        r = recipe_mod.parse(yaml.safe_dump(doc, sort_keys=False).encode(),
                              Path.cwd() / f"internpipe-{command}.yaml", overrides or [])
     except RecipeError as exc:
         raise UserError("bad arguments", [
@@ -165,7 +166,8 @@ def run_from_arguments(command: str, name: str, stages: dict[str, Any],
                     p.message) for p in exc.problems]) from None
     reporter = make_reporter(json_mode)
     try:
-        code = execute(r.workdir, lambda: build_plan(r, device), reporter)
+        code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter,
+                       keep_serving=keep_serving)
     finally:
         reporter.close()
     return r, code

@@ -30,6 +30,8 @@ def command(
     force: ForceOpt = False,
     wait: Annotated[bool, typer.Option("--wait", help="If another run holds the work dir, "
                                                       "wait for it instead of failing.")] = False,
+    keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Leave the servers the "
+                                               "run started running.")] = False,
     device: DeviceOpt = None,
     json_mode: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
@@ -59,7 +61,8 @@ def command(
         sel.check(r.order)   # refuse a bad selection before waiting for the lock
         reporter = make_reporter(json_mode, verbose)
         try:
-            code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter, wait=wait)
+            code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter, wait=wait,
+                           keep_serving=keep_serving)
         finally:
             reporter.close()
     raise typer.Exit(code)

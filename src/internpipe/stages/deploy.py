@@ -1,19 +1,34 @@
-"""deploy: an OpenAI-compatible server (LMDeploy on CUDA, transformers serve on CPU)."""
+"""deploy: an OpenAI-compatible server for the recipe's model. LMDeploy's api_server where
+CUDA is (its engines serve on CUDA/Ascend-class devices only), `transformers serve` on CPU.
+
+The stage's service is started by the runner from `serve(ctx)`, detached with a pidfile and
+a log, and stopped at the end of the run unless `keep: true` or `--keep-serving`.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
+from internpipe import envs, services
+from internpipe.errors import StageFailed, UserError
 from internpipe.stages import ENDPOINT, MODEL, InputSpec, StageContext, Step
 from internpipe.stages._common import Options as Base
-from internpipe.stages._common import no_local_files, not_yet
+from internpipe.stages._common import no_local_files
 
 KIND = "deploy"
 PRODUCES = ENDPOINT
 INPUTS = (InputSpec("model", frozenset({MODEL})),)
+SERVICE = True
+# How long a server lives or may take to start changes nothing it serves.
+NOT_FINGERPRINTED = ("keep", "ready_timeout")
 local_files = no_local_files
+WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
 
 class Options(Base):
@@ -31,17 +46,145 @@ class Options(Base):
     api_key_env: str | None = None
     chat_template: str | None = None
     keep: bool = False
+    ready_timeout: float = Field(300, gt=0)
+
+
+def engine(options: Any, device: str) -> str:
+    if options.engine != "auto":
+        return str(options.engine)
+    return "lmdeploy" if device == "cuda" else "transformers"
 
 
 def tool(options: Any, device: str) -> str | None:
-    engine = options.engine if options.engine != "auto" else (
-        "lmdeploy" if device == "cuda" else "transformers")
-    return "lmdeploy" if engine == "lmdeploy" else "serve-cpu"
+    return "lmdeploy" if engine(options, device) == "lmdeploy" else "serve-cpu"
+
+
+def _checks(ctx: StageContext) -> None:
+    opts: Any = ctx.options
+    eng = engine(opts, ctx.device)
+    if eng == "lmdeploy" and ctx.device != "cuda":
+        raise UserError(f"stage {ctx.name!r}: LMDeploy serves on CUDA only (its engines take "
+                        "cuda/ascend/maca/camb devices); on cpu use `engine: transformers` "
+                        "or leave `engine: auto`")
+    if eng == "transformers":
+        for option, why in (("api_key_env", "cannot enforce an API key"),
+                            ("model_name", "serves the model under its folder path and "
+                                           "cannot rename it")):
+            if getattr(opts, option):
+                raise UserError(f"stage {ctx.name!r}: `{option}` is not supported by the "
+                                f"transformers engine: it {why}; use `engine: lmdeploy` "
+                                "on a CUDA machine, or remove the option")
+        if opts.tp > 1:
+            raise UserError(f"stage {ctx.name!r}: tp > 1 needs the lmdeploy engine")
+    if opts.api_key_env and not os.environ.get(opts.api_key_env):
+        raise UserError(f"stage {ctx.name!r}: api_key_env {opts.api_key_env!r} names an "
+                        "environment variable that is not set")
+
+
+def _chat_template(ctx: StageContext) -> str | None:
+    opts: Any = ctx.options
+    artifact = ctx.input("model").artifact or {}
+    return opts.chat_template or artifact.get("chat_template")
+
+
+def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
+    """The exact `lmdeploy serve api_server` command. The API key is passed as a reference
+    (`${env:NAME}`), resolved only when the server starts, so it never reaches plan output,
+    logs or state."""
+    opts: Any = ctx.options
+    model = ctx.input("model")
+    argv = [str(Path(str(ctx.python)).parent / "lmdeploy"), "serve", "api_server",
+            str(model.path), "--server-name", opts.host, "--server-port", str(port),
+            "--backend", opts.backend, "--model-name", opts.model_name or ctx.recipe_name,
+            "--tp", str(opts.tp), "--quant-policy", str(opts.quant_policy),
+            "--cache-max-entry-count", str(opts.cache_max_entry_count)]
+    template = _chat_template(ctx)
+    if template:
+        argv += ["--chat-template", template]
+    qc = _quantization_config(model.path)
+    if qc.get("quant_method") == "awq":
+        argv += ["--model-format", "awq"]
+    if opts.session_len:
+        argv += ["--session-len", str(opts.session_len)]
+    if opts.max_batch_size:
+        argv += ["--max-batch-size", str(opts.max_batch_size)]
+    if opts.api_key_env:
+        argv += ["--api-keys", "${env:" + opts.api_key_env + "}"]
+    return argv
+
+
+def transformers_argv(ctx: StageContext, port: int) -> list[str]:
+    opts: Any = ctx.options
+    return [str(Path(str(ctx.python)).parent / "transformers"), "serve",
+            str(ctx.input("model").path), "--device", ctx.device, "--host", opts.host,
+            "--port", str(port)]
+
+
+def _quantization_config(model_dir: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    qc = config.get("quantization_config")
+    return qc if isinstance(qc, dict) else {}
 
 
 def plan(ctx: StageContext) -> list[Step]:
-    not_yet(KIND, 9)
+    _checks(ctx)
+    return []          # the server itself is started by the runner from serve()
+
+
+def notes(ctx: StageContext) -> list[str]:
+    opts: Any = ctx.options
+    port = "a free port" if opts.port == "auto" else str(opts.port)
+    argv = (lmdeploy_argv if engine(opts, ctx.device) == "lmdeploy" else transformers_argv)(
+        ctx, 0 if opts.port == "auto" else int(opts.port))
+    if opts.port == "auto":
+        argv = [("<free port>" if a == "0" and prev in ("--port", "--server-port") else a)
+                for prev, a in zip(["", *argv[:-1]], argv, strict=True)]
+    return [f"serves with {engine(opts, ctx.device)} on {opts.host}:{port}: " + " ".join(argv)]
+
+
+def serve(ctx: StageContext) -> services.ServiceSpec:
+    opts: Any = ctx.options
+    _checks(ctx)
+    if opts.port == "auto":
+        port = services.free_port(opts.host)
+    else:
+        port = int(opts.port)
+        if not services.port_free(opts.host, port):
+            raise UserError(f"stage {ctx.name!r}: port {port} on {opts.host} is in use; "
+                            "stop what holds it, choose another `port:`, or use `port: auto`")
+    eng = engine(opts, ctx.device)
+    env = envs.env_for(tool(opts, ctx.device) or "serve-cpu", ctx.device)
+    argv = (lmdeploy_argv if eng == "lmdeploy" else transformers_argv)(ctx, port)
+    host = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host
+    base = f"http://{host}:{port}"
+    model = (opts.model_name or ctx.recipe_name) if eng == "lmdeploy" else \
+        str(ctx.input("model").path)
+    return services.ServiceSpec(argv=argv, env=envs.step_environ(env, offline=True),
+                                health_url=f"{base}/health", base_url=f"{base}/v1",
+                                model=model, engine=eng, ready_timeout=opts.ready_timeout)
 
 
 def collect(ctx: StageContext) -> dict[str, Any]:
-    not_yet(KIND, 9)
+    """The server is up (the runner waited for health): one real request through the
+    official openai client, then the endpoint as the artifact."""
+    opts: Any = ctx.options
+    info = json.loads((ctx.work / "service.json").read_text())
+    env = envs.env_for(tool(opts, ctx.device) or "serve-cpu", ctx.device)
+    argv = [str(ctx.python), str(WORKERS / "openai_check.py"), info["base_url"], info["model"]]
+    if opts.api_key_env:
+        argv.append(opts.api_key_env)
+    check = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                           env=envs.step_environ(env, offline=True))
+    lines = (check.stdout + check.stderr).strip().splitlines()
+    if check.returncode != 0:
+        reason = next((ln.removeprefix("internpipe-error: ") for ln in lines
+                       if ln.startswith("internpipe-error: ")), "the smoke request failed")
+        raise StageFailed(ctx.name, reason, lines[-10:])
+    reply = json.loads(lines[-1])
+    endpoint = {k: info[k] for k in ("base_url", "model", "engine", "pid", "log")}
+    (ctx.out / "endpoint.json").write_text(json.dumps(endpoint, indent=1) + "\n")
+    return {**endpoint, "keep": opts.keep, "health_url": info["health_url"],
+            "chat_template": _chat_template(ctx), "smoke": reply}

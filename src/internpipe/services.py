@@ -1,0 +1,145 @@
+"""Long-running servers (the deploy stage): started detached in their own process group with
+a pidfile and a log, waited on until healthy, stopped by process group. Pure mechanics: what
+to run comes from the stage kind's `serve(ctx)`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from internpipe import proc
+
+
+@dataclass
+class ServiceSpec:
+    argv: list[str]
+    env: dict[str, str]
+    health_url: str
+    base_url: str
+    model: str
+    engine: str
+    ready_timeout: float = 300.0
+    cwd: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ServiceFailed(Exception):
+    def __init__(self, reason: str, tail: list[str]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tail = tail
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:   # a zombie is not serving
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=timeout) as response:
+            return bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _tail(log: Path, n: int = 20) -> list[str]:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [proc.ANSI.sub("", line) for line in lines if line.strip()][-n:]
+
+
+def start(spec: ServiceSpec, log: Path, pidfile: Path, keep: bool = False) -> int:
+    """Start detached, wait until healthy; returns the pid. On failure the server is stopped
+    and ServiceFailed carries the last lines of its log. Unless `keep`, the server dies with
+    internpipe (PDEATHSIG; the caller also gives it the run token)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [_resolve(a) for a in spec.argv]
+    with open(log, "ab") as out:
+        out.write(f"$ {' '.join(spec.argv)}\n".encode())   # secrets stay references here
+        out.flush()
+        server = subprocess.Popen(argv, env=spec.env, cwd=spec.cwd,
+                                  stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                  preexec_fn=None if keep else proc.die_with_parent)
+    pidfile.write_text(str(server.pid))
+    deadline = time.monotonic() + spec.ready_timeout
+    try:
+        while True:
+            if server.poll() is not None:
+                raise ServiceFailed(f"the server exited with code {server.returncode} "
+                                    "before it was healthy", _tail(log))
+            if healthy(spec.health_url):
+                return server.pid
+            if time.monotonic() > deadline:
+                raise ServiceFailed(f"the server was not healthy at {spec.health_url} "
+                                    f"within {spec.ready_timeout:.0f}s", _tail(log))
+            time.sleep(0.5)
+    except BaseException:
+        stop(server.pid)
+        with contextlib.suppress(FileNotFoundError):
+            pidfile.unlink()
+        raise
+
+
+def _resolve(arg: str) -> str:
+    """`${env:NAME}` → the variable's value (API keys: never written anywhere)."""
+    if arg.startswith("${env:") and arg.endswith("}"):
+        return os.environ.get(arg[6:-1], "")
+    return arg
+
+
+def stop(pid: int, grace: float = 10.0) -> bool:
+    """SIGTERM the server's process group, SIGKILL what is left; True if it was running."""
+    if not alive(pid):
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not alive(pid):
+                return True
+            time.sleep(0.1)
+    return True

@@ -1,0 +1,78 @@
+"""The deploy stage's plan-time checks and LMDeploy command lines (no server started)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_MODEL, cli, write
+from internpipe.stages import InputRef, StageContext
+from internpipe.stages.deploy import Options, lmdeploy_argv, transformers_argv
+
+
+def recipe(d: Path, deploy: str) -> Path:
+    return write(d / "r.yaml", f"version: 1\nname: dep\nstages:\n  download:\n"
+                 f"    source: {TINY_MODEL}\n  deploy:\n{deploy}")
+
+
+def test_api_key_refused_by_the_transformers_engine(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    api_key_env: MY_KEY\n")
+    result = cli("plan", str(r), "--device", "cpu", MY_KEY="s3cret")
+    assert result.returncode == 2
+    assert "`api_key_env` is not supported by the transformers engine" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_lmdeploy_needs_cuda(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    engine: lmdeploy\n")
+    result = cli("plan", str(r), "--device", "cpu")
+    assert result.returncode == 2 and "LMDeploy serves on CUDA only" in result.stderr
+
+
+def ctx(tmp_path: Path, model_dir: Path, **options: object) -> StageContext:
+    artifact = {"chat_template": "internlm2"}
+    return StageContext(name="deploy", kind="deploy", options=Options(**options),
+                        recipe_name="assistant", recipe_dir=tmp_path, work=tmp_path / "w",
+                        out=tmp_path / "o",
+                        inputs={"model": [InputRef("q", "model", model_dir, artifact)]},
+                        device="cuda", python=tmp_path / "env" / "bin" / "python")
+
+
+COMBOS = list(itertools.product(["turbomind", "pytorch"], [0, 4, 8], [1, 2],
+                                [None, 4096], [None, 64], [None, "LMDEPLOY_KEY"],
+                                ["hf", "awq"]))
+
+
+@pytest.mark.parametrize(("backend", "qp", "tp", "session", "batch", "key", "fmt"), COMBOS)
+def test_lmdeploy_command_lines(tmp_path: Path, backend: str, qp: int, tp: int,
+                                session: int | None, batch: int | None, key: str | None,
+                                fmt: str) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    config: dict[str, object] = {"model_type": "llama"}
+    if fmt == "awq":
+        config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128}
+    (model / "config.json").write_text(json.dumps(config))
+    argv = lmdeploy_argv(ctx(tmp_path, model, backend=backend, quant_policy=qp, tp=tp,
+                             session_len=session, max_batch_size=batch, api_key_env=key,
+                             host="0.0.0.0"), 23333)
+    assert argv[0].endswith("/env/bin/lmdeploy") and argv[1:4] == ["serve", "api_server",
+                                                                   str(model)]
+    pairs = dict(zip(argv[4::2], argv[5::2], strict=False))
+    assert pairs["--server-name"] == "0.0.0.0" and pairs["--server-port"] == "23333"
+    assert pairs["--backend"] == backend and pairs["--quant-policy"] == str(qp)
+    assert pairs["--tp"] == str(tp) and pairs["--model-name"] == "assistant"
+    assert pairs["--chat-template"] == "internlm2"      # always explicit
+    assert pairs.get("--model-format") == ("awq" if fmt == "awq" else None)
+    assert pairs.get("--session-len") == (str(session) if session else None)
+    assert pairs.get("--max-batch-size") == (str(batch) if batch else None)
+    assert pairs.get("--api-keys") == ("${env:LMDEPLOY_KEY}" if key else None)
+
+
+def test_default_host_is_loopback(tmp_path: Path) -> None:
+    argv = transformers_argv(ctx(tmp_path, TINY_MODEL), 8000)
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert Options().host == "127.0.0.1"
