@@ -109,7 +109,8 @@ def test_the_demo_recipe_runs_and_then_is_cached(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 5
     statuses = {json.loads(x).get("stage"): json.loads(x).get("status")
                 for x in again.stdout.splitlines() if '"stage_finished"' in x}
-    assert statuses == {"download": "cached", "finetune": "cached"}
+    assert statuses == {"download": "cached", "finetune": "cached", "quantize": "cached",
+                        "deploy": "cached"}
 
 
 def test_standalone_finetune(tmp_path: Path) -> None:
