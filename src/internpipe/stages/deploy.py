@@ -176,8 +176,12 @@ def collect(ctx: StageContext) -> dict[str, Any]:
     argv = [str(ctx.python), str(WORKERS / "openai_check.py"), info["base_url"], info["model"]]
     if opts.api_key_env:
         argv.append(opts.api_key_env)
-    check = subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                           env=envs.step_environ(env, offline=True))
+    try:
+        check = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                               env=envs.step_environ(env, offline=True))
+    except subprocess.TimeoutExpired:
+        raise StageFailed(ctx.name, f"the smoke request to {info['base_url']} got no answer "
+                                    "within 300 s") from None
     lines = (check.stdout + check.stderr).strip().splitlines()
     if check.returncode != 0:
         reason = next((ln.removeprefix("internpipe-error: ") for ln in lines
