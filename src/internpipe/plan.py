@@ -115,7 +115,8 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
 
         upstream: dict[str, list[str]] = {}
         for field_name, refs in section.inputs.items():
-            upstream[field_name] = [_input_fingerprint(planned[r], name) for r in refs]
+            upstream[field_name] = [_input_fingerprint(planned[r], name, name in selected)
+                                    for r in refs]
         files = {}
         for path in kind.local_files(section.options, recipe.dir):
             try:
@@ -179,11 +180,13 @@ def _spare_idle_services(recipe: Recipe, planned: dict[str, StagePlan],
             sp.steps = []
 
 
-def _input_fingerprint(up: StagePlan, consumer: str) -> str:
+def _input_fingerprint(up: StagePlan, consumer: str, consumer_selected: bool) -> str:
     if up.action in (RUN, CACHED):
         return up.fingerprint
     if up.entry is not None:     # not selected: its existing output is what gets used
         return str(up.entry["fingerprint"])
+    if not consumer_selected:    # neither runs: nothing to hand over
+        return "not run"
     raise UserError(f"stage {consumer!r} needs {up.name!r}, which has not run and is not "
                     f"selected; run it first (e.g. --until {up.name}) or widen the selection")
 

@@ -97,6 +97,9 @@ def test_selection(tmp_path: Path) -> None:
     r, cache = setup(tmp_path)
     plan = make_plan(r, cache.path_hash, "cpu", Selection(until="up"))
     assert [s.action for s in plan.stages] == ["run", "run", "skip"]
+    # neither `up` nor `up2` runs: that `up` never ran is no problem for `up2`
+    plan = make_plan(r, cache.path_hash, "cpu", Selection(until="src"))
+    assert [s.action for s in plan.stages] == ["run", "skip", "skip"]
     with pytest.raises(UserError, match="needs 'src'"):
         make_plan(r, cache.path_hash, "cpu", Selection(start="up"))
     with pytest.raises(UserError, match="no such stage"):
