@@ -142,3 +142,15 @@ def test_standalone_download_from_the_hub(hub: FakeModelScope, tmp_path: Path) -
     assert (tmp_path / "base" / "README.md").read_text() == "revision v2\n"
     assert (tmp_path / "base" / "model.safetensors").stat().st_size == \
         (TINY_MODEL / "model.safetensors").stat().st_size
+
+
+def test_tokens_never_reach_our_files(hub: FakeModelScope, tmp_path: Path) -> None:
+    secret = "ms-token-do-not-leak-4242"
+    r = recipe(tmp_path, hub.url)
+    result = cli("run", str(r), "--json", timeout=300, MODELSCOPE_API_TOKEN=secret,
+                 HF_TOKEN=secret)
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    for path in (tmp_path / ".internpipe").rglob("*"):
+        if path.is_file() and path.stat().st_size < 10_000_000:
+            assert secret.encode() not in path.read_bytes(), path
