@@ -142,6 +142,20 @@ def is_tty() -> bool:
     return sys.stdout.isatty()
 
 
+def execute_recipe(r: Recipe, device: str | None, sel: Selection | None, json_mode: bool,
+                   wait: bool = False, keep_serving: bool = False, verbose: bool = False) -> int:
+    """Run a recipe with the reporter the output calls for; the exit code."""
+    from internpipe.progress import make_reporter
+    from internpipe.runner import execute
+
+    reporter = make_reporter(json_mode, verbose)
+    try:
+        return execute(r.workdir, lambda: build_plan(r, device, sel), reporter, wait=wait,
+                       keep_serving=keep_serving)
+    finally:
+        reporter.close()
+
+
 def run_from_arguments(command: str, name: str, stages: dict[str, Any],
                        overrides: list[str] | None, device: str | None,
                        json_mode: bool, keep_serving: bool = False,
@@ -153,8 +167,6 @@ def run_from_arguments(command: str, name: str, stages: dict[str, Any],
 
     from internpipe import recipe as recipe_mod
     from internpipe.errors import Problem, RecipeError
-    from internpipe.progress import make_reporter
-    from internpipe.runner import execute
 
     doc = {"version": 1, "name": name, "stages": stages}
     try:
@@ -164,10 +176,4 @@ def run_from_arguments(command: str, name: str, stages: dict[str, Any],
         raise UserError("bad arguments", [
             Problem(f"internpipe {command}", None, p.field.rpartition(".")[2].upper(),
                     p.message) for p in exc.problems]) from None
-    reporter = make_reporter(json_mode)
-    try:
-        code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter,
-                       keep_serving=keep_serving)
-    finally:
-        reporter.close()
-    return r, code
+    return r, execute_recipe(r, device, sel, json_mode, keep_serving=keep_serving)

@@ -11,8 +11,8 @@ from internpipe.cli.common import (
     DeviceOpt,
     JsonOpt,
     SetOpt,
-    build_plan,
     console,
+    execute_recipe,
     guard,
     load_recipe,
     run_from_arguments,
@@ -103,8 +103,6 @@ def command(
     """
     from internpipe import services
     from internpipe.errors import UserError
-    from internpipe.progress import make_reporter
-    from internpipe.runner import execute
     from internpipe.state import WorkDir
 
     sigterm_as_interrupt()
@@ -124,13 +122,8 @@ def command(
                 raise UserError(f"{path}: the recipe has no deploy stage")
             from internpipe.plan import Selection
 
-            sel = Selection(until=stage, serve=(stage,))
-            reporter = make_reporter(json_mode)
-            try:
-                code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter,
-                               keep_serving=True)
-            finally:
-                reporter.close()
+            code = execute_recipe(r, device, Selection(until=stage, serve=(stage,)),
+                                  json_mode, keep_serving=True)
         else:
             options: dict[str, Any] = {"engine": engine,
                                        "port": port if port == "auto" else int(port)}

@@ -13,7 +13,7 @@ from internpipe.cli.common import (
     RecipeArg,
     SetOpt,
     UntilOpt,
-    build_plan,
+    execute_recipe,
     guard,
     load_recipe,
     selection,
@@ -51,18 +51,11 @@ def command(
 
       internpipe run recipe.yaml --only evaluate --force --json
     """
-    from internpipe.progress import make_reporter
-    from internpipe.runner import execute
-
     sigterm_as_interrupt()
     with guard(json_mode):
         r = load_recipe(recipe, set_)
         sel = selection(start, until, only, force)
         sel.check(r.order)   # refuse a bad selection before waiting for the lock
-        reporter = make_reporter(json_mode, verbose)
-        try:
-            code = execute(r.workdir, lambda: build_plan(r, device, sel), reporter, wait=wait,
-                           keep_serving=keep_serving)
-        finally:
-            reporter.close()
+        code = execute_recipe(r, device, sel, json_mode, wait=wait,
+                              keep_serving=keep_serving, verbose=verbose)
     raise typer.Exit(code)
