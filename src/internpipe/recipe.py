@@ -348,13 +348,6 @@ def _type_name(value: Any) -> str:
             bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-_FRIENDLY = {
-    "missing": "required key is missing",
-    "extra_forbidden": "unknown key",
-    "literal_error": None,
-}
-
-
 def _pydantic_problems(exc: ValidationError, smap: yamlsrc.SourceMap,
                        prefix: yamlsrc.Path, model: type[BaseModel],
                        data: Any) -> list[Problem]:
@@ -409,9 +402,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         if isinstance(part, str) and part in current.model_fields:
             current = current.model_fields[part].annotation
-        elif isinstance(part, int):
-            current = _item_type(current)
-        else:
+        else:   # a list index or a dict key: the item type
             current = _item_type(current)
     found = _model_in(current)
     return list(found.model_fields) if found else []

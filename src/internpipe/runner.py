@@ -48,10 +48,7 @@ def execute(workdir: Path, planner: Callable[[], Plan], reporter: Reporter,
                                    "reason": "; ".join(sp.reasons)})
                     continue
                 run_stage(plan, sp, reporter, started, keep_serving)
-        except StageFailed:
-            status, code = "failed", EXIT_STAGE_FAILED
-            raise
-        except envs.EnvBuildError:
+        except (StageFailed, envs.EnvBuildError):
             status, code = "failed", EXIT_STAGE_FAILED
             raise
         except KeyboardInterrupt:
@@ -81,13 +78,10 @@ def recover(plan: Plan) -> None:
 
 
 def ready_envs(plan: Plan, reporter: Reporter) -> None:
-    for env in plan.envs_needed():
-        if envs.quick_check(env) is None:
-            continue
+    def say(message: str) -> None:
+        reporter.emit({"event": "env", "message": message})
 
-        def say(message: str) -> None:
-            reporter.emit({"event": "env", "message": message})
-
+    for env in plan.envs_needed():   # ensure() returns at once for an env that is whole
         envs.ensure(env.tool, env.flavour, plan.recipe.tools, progress=say)
 
 

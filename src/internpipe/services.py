@@ -12,7 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from internpipe import proc
@@ -28,7 +28,6 @@ class ServiceSpec:
     engine: str
     ready_timeout: float = 300.0
     cwd: Path | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class ServiceFailed(Exception):
