@@ -274,5 +274,5 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
     return StageContext(name=sp.name, kind=sp.kind, options=recipe.stages[sp.name].options,
                         recipe_name=recipe.name, recipe_dir=recipe.dir, work=wd.work(sp.name),
                         out=out, inputs=inputs, device=flavour,
-                        python=sp.env.python if sp.env else None,
+                        python=sp.env.python if sp.env else None, env=sp.env,
                         resources=recipe.stages[sp.name].resources or recipe.resources)

@@ -76,3 +76,26 @@ def test_default_host_is_loopback(tmp_path: Path) -> None:
     argv = transformers_argv(ctx(tmp_path, TINY_MODEL), 8000)
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert Options().host == "127.0.0.1"
+
+
+def test_the_server_runs_in_the_users_own_environment(tmp_path: Path) -> None:
+    """The recipe's `tools:` reaches the server's command and its environment, not only the
+    first word of its command line."""
+    import os
+
+    from internpipe import recipe as recipe_mod
+    from internpipe.fingerprint import HashCache
+    from internpipe.plan import context, make_plan
+    from internpipe.stages import deploy
+
+    own = tmp_path / "own-env" / "bin" / "python"
+    path = recipe(tmp_path, "    port: auto\n")
+    path.write_text(path.read_text() + f"tools: {{serve-cpu: {own}}}\n")
+    r = recipe_mod.load(path)
+    plan = make_plan(r, HashCache(tmp_path / "h.json").path_hash, "cpu")
+    sp = plan.stages[1]
+    ctx = context(r, plan.workdir, sp, {s.name: s for s in plan.stages}, "cpu", tmp_path / "o")
+    spec = deploy.serve(ctx)
+    assert spec.argv[0] == str(own.parent / "transformers")
+    assert spec.env["PATH"].split(os.pathsep)[0] == str(own.parent)
+    assert "envs" not in spec.env.get("VIRTUAL_ENV", "")     # no managed env slipped in

@@ -156,13 +156,12 @@ def serve(ctx: StageContext) -> services.ServiceSpec:
             raise UserError(f"stage {ctx.name!r}: port {port} on {opts.host} is in use; "
                             "stop what holds it, choose another `port:`, or use `port: auto`")
     eng = engine(opts, ctx.device)
-    env = envs.env_for(tool(opts, ctx.device) or "serve-cpu", ctx.device)
     argv = (lmdeploy_argv if eng == "lmdeploy" else transformers_argv)(ctx, port)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host
     base = f"http://{host}:{port}"
     model = (opts.model_name or ctx.recipe_name) if eng == "lmdeploy" else \
         str(ctx.input("model").path)
-    return services.ServiceSpec(argv=argv, env=envs.step_environ(env, offline=True),
+    return services.ServiceSpec(argv=argv, env=envs.step_environ(ctx.env, offline=True),
                                 health_url=f"{base}/health", base_url=f"{base}/v1",
                                 model=model, engine=eng, ready_timeout=opts.ready_timeout)
 
@@ -172,13 +171,12 @@ def collect(ctx: StageContext) -> dict[str, Any]:
     official openai client, then the endpoint as the artifact."""
     opts: Any = ctx.options
     info = json.loads((ctx.work / "service.json").read_text())
-    env = envs.env_for(tool(opts, ctx.device) or "serve-cpu", ctx.device)
     argv = [str(ctx.python), str(WORKERS / "openai_check.py"), info["base_url"], info["model"]]
     if opts.api_key_env:
         argv.append(opts.api_key_env)
     try:
         check = subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                               env=envs.step_environ(env, offline=True))
+                               env=envs.step_environ(ctx.env, offline=True))
     except subprocess.TimeoutExpired:
         raise StageFailed(ctx.name, f"the smoke request to {info['base_url']} got no answer "
                                     "within 300 s") from None
