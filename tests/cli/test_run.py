@@ -11,22 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli, popen, write
-
-CHAIN = """\
-version: 1
-name: chain
-stages:
-  src:
-    uses: source
-    text: hello
-    file: input.txt
-  up:
-    uses: transform
-    suffix: "!"
-  up2:
-    uses: transform
-    suffix: "?"
-"""
+from support.chain import CHAIN
 
 
 @pytest.fixture

@@ -9,24 +9,10 @@ from internpipe.errors import UserError
 from internpipe.fingerprint import HashCache
 from internpipe.plan import Selection, make_plan
 from internpipe.state import WorkDir
-
-RECIPE = """\
-version: 1
-name: p
-stages:
-  src:
-    uses: source
-    text: hello
-    file: input.txt
-  up:
-    uses: transform
-    suffix: "!"
-  up2:
-    uses: transform
-"""
+from support.chain import CHAIN
 
 
-def setup(tmp_path: Path, text: str = RECIPE, overrides: list[str] | None = None):
+def setup(tmp_path: Path, text: str = CHAIN, overrides: list[str] | None = None):
     (tmp_path / "input.txt").write_text("data")
     path = tmp_path / "r.yaml"
     path.write_text(text)
