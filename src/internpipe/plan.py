@@ -275,4 +275,5 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
                         recipe_name=recipe.name, recipe_dir=recipe.dir, work=wd.work(sp.name),
                         out=out, inputs=inputs, device=flavour,
                         python=sp.env.python if sp.env else None, env=sp.env,
+                        fingerprint=sp.fingerprint,
                         resources=recipe.stages[sp.name].resources or recipe.resources)

@@ -42,6 +42,17 @@ class JsonReporter:
         pass
 
 
+def _score_table(event: Event) -> Any:
+    """The score table of a finished evaluate stage, as a rich renderable (None otherwise)."""
+    artifact = event.get("artifact") or {}
+    if event.get("status") not in ("ok", "cached") or \
+            not isinstance(artifact.get("scores"), dict):
+        return None
+    from internpipe import scores
+
+    return scores.render(scores.from_json(artifact["scores"]), f"{event['stage']}: scores")
+
+
 def _finished_line(event: Event) -> str:
     status = event["status"]
     line = f"{event['stage']}: {status}"
@@ -57,6 +68,7 @@ class PlainReporter:
         self.stream = stream or sys.stdout
         self.show_logs = show_logs
         self.last_progress = 0.0
+        self.tables: list[Any] = []
 
     def emit(self, event: Event) -> None:
         kind = event["event"]
@@ -77,6 +89,9 @@ class PlainReporter:
             text = f"{event['stage']}: {_progress_text(event)}"
         elif kind == "stage_finished":
             text = _finished_line(event)
+            table = _score_table(event)
+            if table is not None:
+                self.tables.append(table)
         elif kind == "run_finished":
             text = f"run {event['status']} in {event['seconds']:.1f}s"
         if text is not None:
@@ -84,7 +99,12 @@ class PlainReporter:
             self.stream.flush()
 
     def close(self) -> None:
-        pass
+        if self.tables:
+            from rich.console import Console
+
+            out = Console(file=self.stream, no_color=True, width=120, highlight=False)
+            for table in self.tables:
+                out.print(table)
 
 
 def _progress_text(event: Event) -> str:
@@ -116,6 +136,7 @@ class RichReporter:
         self.current: str | None = None
         self.step: str = ""
         self.message: str = ""
+        self.tables: list[Any] = []
         self.live = Live(console=self.console, refresh_per_second=4, transient=False,
                          get_renderable=self._render)
         self.live.start()
@@ -148,6 +169,9 @@ class RichReporter:
             row = self.rows.setdefault(event["stage"], {"kind": "", "note": ""})
             row.update(status=event["status"], seconds=event.get("seconds"),
                        note=event.get("reason") or row.get("note", ""))
+            table = _score_table(event)
+            if table is not None:
+                self.tables.append(table)
             if event["stage"] == self.current:
                 self.current = None
 
@@ -186,6 +210,8 @@ class RichReporter:
 
     def close(self) -> None:
         self.live.stop()
+        for table in self.tables:
+            self.console.print(table)
 
 
 def make_reporter(json_mode: bool, verbose: bool = False) -> Reporter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -43,9 +44,12 @@ def execute(workdir: Path, planner: Callable[[], Plan], reporter: Reporter,
             ready_envs(plan, reporter)
             for sp in plan.stages:
                 if sp.action != RUN:
-                    reporter.emit({"event": "stage_finished", "stage": sp.name,
-                                   "status": "cached" if sp.action == CACHED else "skipped",
-                                   "reason": "; ".join(sp.reasons)})
+                    event: dict[str, Any] = {"event": "stage_finished", "stage": sp.name,
+                             "status": "cached" if sp.action == CACHED else "skipped",
+                             "reason": "; ".join(sp.reasons)}
+                    if sp.action == CACHED and sp.entry:
+                        event["artifact"] = sp.entry.get("artifact")
+                    reporter.emit(event)
                     continue
                 run_stage(plan, sp, reporter, started, keep_serving)
         except (StageFailed, envs.EnvBuildError):
@@ -204,12 +208,19 @@ def _start_service(sp: StagePlan, ctx: StageContext, serve: Any, token: str,
                                               f"(pid {pid})"})
 
 
+PYTHON_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit): \S")
+
+
 def _failure_reason(step: str, result: proc.StepResult) -> str:
     """A worker states why it failed on a line starting `internpipe-error: `; else the exit
     code is all we know."""
     for line in reversed(result.tail):
         if line.startswith("internpipe-error: "):
             return line.removeprefix("internpipe-error: ")
+    # An upstream tool that died of an exception: its last line names it.
+    for line in reversed(result.tail):
+        if PYTHON_EXCEPTION.match(line):
+            return f"step {step!r} exited with code {result.returncode}: {line.strip()[:300]}"
     return f"step {step!r} exited with code {result.returncode}"
 
 

@@ -13,6 +13,7 @@ from internpipe.cli import (
     deploy,
     download,
     env,
+    evaluate,
     finetune,
     plan,
     quantize,
@@ -65,6 +66,7 @@ app.command("schema")(schema.command)
 app.add_typer(env.app, name="env")
 app.command("download")(download.command)
 app.command("finetune")(finetune.command)
+app.command("evaluate")(evaluate.command)
 app.command("quantize")(quantize.command)
 app.command("deploy")(deploy.command)
 app.command("bench")(bench.command)

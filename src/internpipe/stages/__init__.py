@@ -81,6 +81,7 @@ class StageContext:
     python: Path | None   # the interpreter of the stage's tool environment
     resources: Any = None  # the stage's resources (recipe-level, overridden per stage)
     env: Any = None        # its tool environment (envs.Env), managed or the user's own
+    fingerprint: str = ""  # the stage's fingerprint in this run
 
     def input(self, field_name: str) -> InputRef:
         refs = self.inputs.get(field_name) or []
