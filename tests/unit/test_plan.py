@@ -106,15 +106,3 @@ def test_missing_local_file_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "input.txt").unlink()
     with pytest.raises(UserError, match=r"input\.txt does not exist"):
         make_plan(r, cache.path_hash, "cpu")
-
-
-def test_unimplemented_kind_refuses_clearly(tmp_path: Path) -> None:
-    (tmp_path / "m").mkdir()
-    path = tmp_path / "r.yaml"
-    path.write_text("version: 1\nstages:\n  download: {source: ./m}\n"
-                    "  evaluate: {datasets: [ceval_gen]}\n")
-    r = recipe.load(path)
-    cache = HashCache(tmp_path / "h.json")
-    with pytest.raises(UserError, match="issue #7"):
-        make_plan(r, cache.path_hash, "cpu")
-    assert make_plan(r, cache.path_hash, "cpu", Selection(until="download")).stages
