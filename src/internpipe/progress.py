@@ -43,14 +43,25 @@ class JsonReporter:
 
 
 def _score_table(event: Event) -> Any:
-    """The score table of a finished evaluate stage, as a rich renderable (None otherwise)."""
+    """What a finished stage has to show beyond its status line, as a rich renderable: an
+    evaluate stage's score table, an agent stage's query summary (None otherwise)."""
     artifact = event.get("artifact") or {}
-    if event.get("status") not in ("ok", "cached") or \
-            not isinstance(artifact.get("scores"), dict):
+    if event.get("status") not in ("ok", "cached"):
         return None
-    from internpipe import scores
+    if isinstance(artifact.get("scores"), dict):
+        from internpipe import scores
 
-    return scores.render(scores.from_json(artifact["scores"]), f"{event['stage']}: scores")
+        return scores.render(scores.from_json(artifact["scores"]), f"{event['stage']}: scores")
+    if isinstance(artifact.get("summary"), list) and "transcripts" in artifact:
+        from rich.console import Group
+        from rich.text import Text
+
+        lines = [Text(f"{event['stage']}: {artifact.get('queries')} queries, "
+                      f"{artifact.get('tool_calls')} tool calls "
+                      f"(transcripts: {artifact.get('path', '')}/{artifact['transcripts']})",
+                      style="bold")]
+        return Group(*lines, *(Text("  " + str(line)) for line in artifact["summary"]))
+    return None
 
 
 def _finished_line(event: Event) -> str:

@@ -9,6 +9,7 @@ import typer
 
 from internpipe import __version__
 from internpipe.cli import (
+    agent,
     bench,
     deploy,
     download,
@@ -69,6 +70,7 @@ app.command("finetune")(finetune.command)
 app.command("evaluate")(evaluate.command)
 app.command("quantize")(quantize.command)
 app.command("deploy")(deploy.command)
+app.command("agent")(agent.command)
 app.command("bench")(bench.command)
 
 

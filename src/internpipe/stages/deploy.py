@@ -189,5 +189,5 @@ def collect(ctx: StageContext) -> dict[str, Any]:
     endpoint = {k: info[k] for k in ("base_url", "model", "engine", "pid", "log")}
     (ctx.out / "endpoint.json").write_text(json.dumps(endpoint, indent=1) + "\n")
     return {**endpoint, "keep": opts.keep, "health_url": info["health_url"],
-            "model_dir": str(ctx.input("model").path),
+            "model_dir": str(ctx.input("model").path), "api_key_env": opts.api_key_env,
             "chat_template": _chat_template(ctx), "smoke": reply}
