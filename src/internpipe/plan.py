@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import envs, services
+from internpipe import envs, services, slurm
 from internpipe import stages as registry
 from internpipe.errors import UserError
 from internpipe.fingerprint import digest
@@ -34,13 +34,16 @@ class StagePlan:
     inputs: dict[str, list[str]]
     steps: list[Step] = field(default_factory=list)
     entry: dict[str, Any] | None = None
+    scripts: dict[str, str] = field(default_factory=dict)   # step → sbatch script (slurm)
 
     def summary(self) -> dict[str, Any]:
         return {"stage": self.name, "kind": self.kind, "action": self.action,
                 "reasons": self.reasons, "fingerprint": self.fingerprint,
                 "tool": self.tool, "env": self.env.name if self.env else None,
                 "inputs": self.inputs,
-                "commands": [{"step": s.name, "argv": s.argv, "tool": s.tool}
+                "commands": [{"step": s.name, "argv": s.argv, "tool": s.tool,
+                              **({"sbatch": self.scripts[s.name]} if s.name in self.scripts
+                                 else {})}
                              for s in self.steps]}
 
 
@@ -148,6 +151,10 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
             notes = getattr(kind, "notes", None)
             if notes is not None:
                 sp.reasons += notes(ctx)
+            sp.reasons += check_resources(name, kind, ctx)
+            if on_slurm(kind, ctx):
+                sp.scripts = {step.name: slurm_script(recipe.name, wd, sp, ctx, step)[0]
+                              for step in sp.steps}
         planned[name] = sp
     _spare_idle_services(recipe, planned, selection.serve)
     return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))
@@ -277,3 +284,45 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
                         python=sp.env.python if sp.env else None, env=sp.env,
                         fingerprint=sp.fingerprint,
                         resources=recipe.stages[sp.name].resources or recipe.resources)
+
+
+def on_slurm(kind: Any, ctx: StageContext) -> bool:
+    """Steps go through sbatch unless the tool drives Slurm itself (OpenCompass)."""
+    res = ctx.resources
+    return bool(res is not None and res.launcher == "slurm" and
+                not getattr(kind, "SLURM_NATIVE", False))
+
+
+def slurm_script(recipe_name: str, wd: WorkDir, sp: StagePlan, ctx: StageContext,
+                 step: Step) -> tuple[str, Path]:
+    """The batch script of a step and the file its output goes to (shown by `plan`)."""
+    output = wd.stage_dir(sp.name) / f"slurm-{step.name}.out"
+    options = slurm.sbatch_options(ctx.resources, f"internpipe-{recipe_name}-{sp.name}-"
+                                   f"{step.name}", output, step.cwd or ctx.work,
+                                   step.slurm_tasks_per_node)
+    exports = {**(envs.OFFLINE_VARS if step.offline else {}), **step.env}
+    if step.tool and sp.env is not None:
+        exports["VIRTUAL_ENV"] = str(sp.env.path)
+    text = slurm.script(step.slurm_argv or step.argv, exports, options,
+                        path_prefix=str(sp.env.bin) if step.tool and sp.env else None)
+    return text, output
+
+
+def check_resources(name: str, kind: Any, ctx: StageContext) -> list[str]:
+    """Resources that cannot work are errors; doubtful ones are notes for the plan."""
+    res = ctx.resources
+    if res is None:
+        return []
+    if res.nodes > 1 and res.launcher != "slurm":
+        raise UserError(f"stage {name!r}: nodes: {res.nodes} needs launcher: slurm (or "
+                        "XTuner's torchrun variables set by hand on every node)")
+    if res.launcher != "slurm":
+        return []
+    slurm.check_available()
+    notes = [f"on Slurm ({'its own runner' if getattr(kind, 'SLURM_NATIVE', False) else 'sbatch'}"
+             f", {res.nodes} node{'s' if res.nodes > 1 else ''}"
+             + (f", {res.gpus_per_node} GPU/node" if res.gpus_per_node else "") + ")"]
+    local = slurm.shared_filesystem_note(ctx.work)
+    if local:
+        notes.append(local)
+    return notes

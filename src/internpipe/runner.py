@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from internpipe import envs, proc, services, state
+from internpipe import envs, proc, services, slurm, state
 from internpipe import stages as registry
 from internpipe.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, StageFailed
 from internpipe.fingerprint import digest, manifest
-from internpipe.plan import CACHED, RUN, Plan, StagePlan, context
+from internpipe.plan import CACHED, RUN, Plan, StagePlan, context, on_slurm, slurm_script
 from internpipe.progress import Reporter
-from internpipe.stages import InputRef, StageContext
+from internpipe.stages import InputRef, StageContext, Step
 
 
 def _now() -> str:
@@ -78,6 +78,8 @@ def recover(plan: Plan) -> None:
             token = info.get("token") if isinstance(info, dict) else None
             if token:
                 proc.kill_leftovers(token)
+            if isinstance(info, dict) and info.get("slurm_jobs"):
+                slurm.cancel_leftovers(slurm.running_jobs(info))
             shutil.rmtree(wd.tmp_out(sp.name), ignore_errors=True)
 
 
@@ -119,6 +121,7 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                    "reasons": sp.reasons})
     env = sp.env
     parse_line = getattr(kind, "parse_line", None)
+    jobs: list[dict[str, Any]] = []     # Slurm jobs of this stage, for the state entry
     try:
         ctx = runtime_context(plan, sp)
         steps = kind.plan(ctx)
@@ -142,6 +145,13 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                         if update:
                             reporter.emit({"event": "progress", "stage": _stage, **update})
 
+                if on_slurm(kind, ctx):
+                    job = _run_on_slurm(plan, sp, ctx, step, environ, log, on_line, reporter,
+                                        jobs)
+                    if job.reason is not None:
+                        raise StageFailed(sp.name, job.reason, job.tail[-15:],
+                                          str(wd.log(sp.name)))
+                    continue
                 result = proc.run(step.argv, env=environ, cwd=step.cwd or ctx.work, log=log,
                                   on_line=on_line)
                 if result.returncode != 0:
@@ -158,6 +168,8 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                  "artifact": artifact, "kind": sp.kind, "started": started_at,
                  "finished": _now(), "seconds": round(time.monotonic() - t0, 3),
                  "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps]}
+        if jobs:
+            entry["slurm_jobs"] = jobs
         wd.write_entry(sp.name, entry)            # last: the stage now counts as finished
         for leftover in (wd.marker(sp.name), stage_dir / "FAILED"):
             with contextlib.suppress(FileNotFoundError):
@@ -188,6 +200,9 @@ def _start_service(sp: StagePlan, ctx: StageContext, serve: Any, token: str,
     """Start the stage's server and wait for it; it is stopped when the run ends unless the
     stage says `keep: true` or the run has --keep-serving."""
     spec = serve(ctx)
+    if on_slurm(registry.get_kind(sp.kind), ctx):
+        slurm.serve_as_job(spec, ctx.resources, f"internpipe-{sp.name}-{token[:12]}",
+                           ctx.work)
     keep = keep_serving or bool(getattr(ctx.options, "keep", False))
     if not keep:
         spec.env = {**spec.env, proc.TOKEN_VAR: token}
@@ -206,6 +221,37 @@ def _start_service(sp: StagePlan, ctx: StageContext, serve: Any, token: str,
                       "log": str(log), "keep": keep})
     reporter.emit({"event": "env", "message": f"{sp.name}: serving at {spec.base_url} "
                                               f"(pid {pid})"})
+
+
+def _run_on_slurm(plan: Plan, sp: StagePlan, ctx: StageContext, step: Step,
+                  environ: dict[str, str], log: Any, on_line: Callable[[str], None],
+                  reporter: Reporter, jobs: list[dict[str, Any]]) -> slurm.JobResult:
+    wd = plan.workdir
+    text, output = slurm_script(plan.recipe.name, plan.workdir, sp, ctx, step)
+    script_path = wd.stage_dir(sp.name) / f"sbatch-{step.name}.sh"
+    script_path.write_text(text)
+    with contextlib.suppress(FileNotFoundError):
+        output.unlink()
+    job_env = slurm.job_environ(environ)
+    job_id = slurm.submit(script_path, job_env)
+    record = {"step": step.name, "job_id": job_id, "state": "PENDING",
+              "script": str(script_path), "output": str(output)}
+    jobs.append(record)
+    marker = state.read_json(wd.marker(sp.name), {})
+    marker["slurm_jobs"] = [*marker.get("slurm_jobs", []), job_id]
+    state.write_json(wd.marker(sp.name), marker)
+    log.write(f"[internpipe] submitted {script_path} as Slurm job {job_id}\n")
+
+    def on_state(job_state: str) -> None:
+        record["state"] = job_state
+        reporter.emit({"event": "log", "stage": sp.name,
+                       "line": f"[slurm] job {job_id} {job_state}"})
+        reporter.emit({"event": "slurm_job", "stage": sp.name, "step": step.name,
+                       "job_id": job_id, "state": job_state})
+
+    result = slurm.follow(job_id, output, job_env, log, on_line, on_state)
+    record["state"] = result.info.get("JobState", record["state"])
+    return result
 
 
 PYTHON_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit): \S")

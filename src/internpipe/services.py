@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,9 @@ class ServiceSpec:
     engine: str
     ready_timeout: float = 300.0
     cwd: Path | None = None
+    # Where the server landed, when a scheduler places it (None while not known yet); the
+    # URLs' host is replaced by it.
+    locate: Callable[[], str | None] | None = None
 
 
 class ServiceFailed(Exception):
@@ -102,12 +106,19 @@ def start(spec: ServiceSpec, log: Path, pidfile: Path, keep: bool = False) -> in
                                   preexec_fn=None if keep else proc.die_with_parent)
     pidfile.write_text(str(server.pid))
     deadline = time.monotonic() + spec.ready_timeout
+    located = spec.locate is None
     try:
         while True:
+            if not located and spec.locate is not None:
+                host = spec.locate()
+                if host:
+                    spec.health_url = _with_host(spec.health_url, host)
+                    spec.base_url = _with_host(spec.base_url, host)
+                    located = True
             if server.poll() is not None:
                 raise ServiceFailed(f"the server exited with code {server.returncode} "
                                     "before it was healthy", _tail(log))
-            if healthy(spec.health_url):
+            if located and healthy(spec.health_url):
                 return server.pid
             if time.monotonic() > deadline:
                 raise ServiceFailed(f"the server was not healthy at {spec.health_url} "
@@ -118,6 +129,14 @@ def start(spec: ServiceSpec, log: Path, pidfile: Path, keep: bool = False) -> in
         with contextlib.suppress(FileNotFoundError):
             pidfile.unlink()
         raise
+
+
+def _with_host(url: str, host: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{host}{port}"))
 
 
 def _resolve(arg: str) -> str:

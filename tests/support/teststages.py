@@ -6,6 +6,7 @@
 - slow:      writes out/partial.txt, then sleeps `seconds` (for signals), then finishes;
              its child writes its pid to work/child.pid so tests can check it is gone
 - liar:      exits 0 without writing what collect() expects (exit codes lie upstream)
+- env_probe: prints and records CUDA_VISIBLE_DEVICES, SLURM_JOB_ID, HF_HUB_OFFLINE
 """
 
 from __future__ import annotations
@@ -149,3 +150,20 @@ def _waiter_plan(ctx: StageContext) -> list[Step]:
 
 stages.register("waiter", _Kind("waiter", WaiterOptions, _waiter_plan,  # type: ignore[arg-type]
                                 inputs=(InputSpec("endpoint", frozenset({stages.ENDPOINT})),)))
+
+
+class EnvProbeOptions(_Base):
+    pass
+
+
+def _env_probe_plan(ctx: StageContext) -> list[Step]:
+    code = ("import os, sys, pathlib\n"
+            "seen = {k: os.environ.get(k, '') for k in ('CUDA_VISIBLE_DEVICES', 'SLURM_JOB_ID',"
+            " 'HF_HUB_OFFLINE')}\n"
+            "print('seen', seen, flush=True)\n"
+            "pathlib.Path(sys.argv[1], 'data.txt').write_text(repr(seen))\n")
+    return [Step("probe", [PY, "-c", code, str(ctx.out)], offline=True)]
+
+
+stages.register("env_probe", _Kind("env_probe", EnvProbeOptions,  # type: ignore[arg-type]
+                                   _env_probe_plan))

@@ -29,6 +29,22 @@ def _state(s: object) -> str:
     return "stale"
 
 
+def _jobs(wd: Any, stage: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stage's Slurm jobs: those of its finished run, or live ones of a running run."""
+    from internpipe import slurm, state
+
+    marker = state.read_json(wd.marker(stage), {})
+    live = slurm.running_jobs(marker) if isinstance(marker, dict) else []
+    if live:
+        import os
+
+        return [{"step": "", "job_id": j,
+                 "state": slurm.job_info(j, dict(os.environ)).get("JobState", "UNKNOWN")}
+                for j in live]
+    return [{k: j.get(k) for k in ("step", "job_id", "state")}
+            for j in entry.get("slurm_jobs", [])]
+
+
 def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
             json_mode: JsonOpt = False) -> None:
     """Show each stage's state: done, stale (and why), failed, interrupted or never run; its
@@ -47,7 +63,8 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
         rows.append({"stage": s.name, "kind": s.kind, "state": _state(s),
                      "reasons": s.reasons if _state(s) != "done" else [],
                      "fingerprint": s.fingerprint, "finished": entry.get("finished"),
-                     "seconds": entry.get("seconds"), "artifact": entry.get("artifact")})
+                     "seconds": entry.get("seconds"), "artifact": entry.get("artifact"),
+                     "slurm_jobs": _jobs(plan.workdir, s.name, entry)})
     if json_mode:
         print(json.dumps({"event": "status", "recipe": str(r.path), "stages": rows},
                          default=str))
@@ -68,3 +85,7 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
     out = console()
     out.print(f"[bold]{r.name}[/]  work dir {plan.workdir.root}")
     out.print(table)
+    for row in rows:
+        for j in row["slurm_jobs"]:
+            out.print(f"{row['stage']}: Slurm job {j['job_id']} "
+                      f"{'(' + j['step'] + ') ' if j['step'] else ''}{j['state']}")

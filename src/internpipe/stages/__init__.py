@@ -65,6 +65,10 @@ class Step:
     cwd: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
     offline: bool = False
+    # Under `launcher: slurm`: the job's command when it differs from argv (XTuner's srun
+    # path for several nodes), and how many tasks per node the job asks for.
+    slurm_argv: list[str] | None = None
+    slurm_tasks_per_node: int = 1
 
 
 @dataclass(frozen=True)

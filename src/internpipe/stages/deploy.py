@@ -76,6 +76,10 @@ def _checks(ctx: StageContext) -> None:
                                 "on a CUDA machine, or remove the option")
         if opts.tp > 1:
             raise UserError(f"stage {ctx.name!r}: tp > 1 needs the lmdeploy engine")
+    res = ctx.resources
+    if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
+        raise UserError(f"stage {ctx.name!r}: tp {opts.tp} does not fit the "
+                        f"{res.gpus_per_node} GPUs of a node (resources.gpus_per_node)")
     if opts.api_key_env and not os.environ.get(opts.api_key_env):
         raise UserError(f"stage {ctx.name!r}: api_key_env {opts.api_key_env!r} names an "
                         "environment variable that is not set")
@@ -142,7 +146,12 @@ def notes(ctx: StageContext) -> list[str]:
     if opts.port == "auto":
         argv = [("<free port>" if a == "0" and prev in ("--port", "--server-port") else a)
                 for prev, a in zip(["", *argv[:-1]], argv, strict=True)]
-    return [f"serves with {engine(opts, ctx.device)} on {opts.host}:{port}: " + " ".join(argv)]
+    found = [f"serves with {engine(opts, ctx.device)} on {opts.host}:{port}: " + " ".join(argv)]
+    res = ctx.resources
+    if res is not None and res.launcher == "slurm" and opts.host.startswith("127."):
+        found.append(f"as a Slurm job bound to {opts.host}: reachable from its own node "
+                     "only; set host: 0.0.0.0 on a cluster")
+    return found
 
 
 def serve(ctx: StageContext) -> services.ServiceSpec:

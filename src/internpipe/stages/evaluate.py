@@ -32,6 +32,9 @@ from internpipe.stages._common import resolve
 
 KIND = "evaluate"
 PRODUCES = SCORES
+# Under `launcher: slurm` OpenCompass's own Slurm runner submits its tasks (srun): the
+# driver itself runs here, not as a job.
+SLURM_NATIVE = True
 VERSION = 1
 INPUTS = (InputSpec("models", frozenset({MODEL, ENDPOINT}), many=True,
                     default="first_and_nearest", unless="endpoints"),)
@@ -373,7 +376,17 @@ def plan(ctx: StageContext) -> list[Step]:
             shutil.rmtree(old, ignore_errors=True)   # another fingerprint's leftovers
     argv = [str(Path(str(ctx.python)).parent / "opencompass"), str(ctx.work / "config.py"),
             "-w", str(out)]
-    if ctx.device != "cuda":
+    res = ctx.resources
+    if res is not None and res.launcher == "slurm":
+        partition = res.slurm.partition if res.slurm else None
+        if not partition:
+            raise UserError(f"stage {ctx.name!r}: OpenCompass's Slurm runner needs a "
+                            "partition: set resources.slurm.partition")
+        argv += ["--slurm", "-p", partition, "--max-num-workers",
+                 str(max(1, res.nodes * (res.gpus_per_node or 1)))]
+        if res.slurm and res.slurm.qos:
+            argv += ["--qos", res.slurm.qos]
+    elif ctx.device != "cuda":
         argv.append("--debug")            # all tasks in this process: 10x faster on CPU
     if eng == "lmdeploy" and any(r.produces == MODEL for r in _model_refs(ctx)):
         argv += ["-a", "lmdeploy"]

@@ -138,14 +138,29 @@ def resume_from(ctx: StageContext, spec_text: str) -> str | None:
 def launcher_env(ctx: StageContext) -> dict[str, str]:
     """XTuner's own multi-GPU variables, from the stage's resources (none on one device)."""
     resources = getattr(ctx, "resources", None)
-    if resources is None:
-        return {}
+    if resources is None or resources.launcher == "slurm":
+        return {}            # under Slurm, srun starts the workers (see slurm_train)
     env: dict[str, str] = {}
     gpus = resources.gpus_per_node or 0
     if gpus > 1 or resources.nodes > 1:
         env["NPROC_PER_NODE"] = str(max(gpus, 1))
         env["NNODES"] = str(resources.nodes)
     return env
+
+
+def slurm_train(ctx: StageContext, step: Step) -> None:
+    """Several GPUs or nodes under Slurm: XTuner's own Slurm path, one srun task per GPU,
+    each running the train tool with `--launcher slurm` (mmengine reads SLURM_PROCID etc.)."""
+    res = getattr(ctx, "resources", None)
+    if res is None or res.launcher != "slurm":
+        return
+    gpus = res.gpus_per_node or 0
+    if res.nodes == 1 and gpus <= 1:
+        return                   # one process: the batch script runs the step as it is
+    tasks = max(gpus, 1)
+    step.slurm_tasks_per_node = tasks
+    step.slurm_argv = ["srun", f"--ntasks-per-node={tasks}", "--kill-on-bad-exit=1",
+                       *step.argv, "--launcher", "slurm"]
 
 
 def plan(ctx: StageContext) -> list[Step]:
@@ -171,8 +186,10 @@ def plan(ctx: StageContext) -> list[Step]:
         export.append("--full")
     else:
         export += ["--adapter", str(ctx.out / "adapter"), "--base", str(ctx.input("model").path)]
-    return [Step("train", train, tool="xtuner", files={"spec.json": text}, offline=True,
-                 env=launcher_env(ctx)),
+    train_step = Step("train", train, tool="xtuner", files={"spec.json": text}, offline=True,
+                      env=launcher_env(ctx))
+    slurm_train(ctx, train_step)
+    return [train_step,
             Step("export", export, tool="xtuner", offline=True)]
 
 

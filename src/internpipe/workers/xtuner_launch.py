@@ -168,12 +168,16 @@ def newest_checkpoint(work_dir: str) -> str | None:
 
 
 def cmd_train(config: str, work_dir: str, rest: list[str]) -> int:
-    if "--fresh" in rest and "LOCAL_RANK" not in os.environ:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    # Under srun (`--launcher slurm`) every task comes here: only the first cleans up.
+    first = "LOCAL_RANK" not in os.environ and os.environ.get("SLURM_PROCID", "0") == "0"
+    if "--fresh" in rest:
+        if first:
+            shutil.rmtree(work_dir, ignore_errors=True)
         rest = [a for a in rest if a != "--fresh"]
     os.makedirs(work_dir, exist_ok=True)
     nproc = int(os.environ.get("NPROC_PER_NODE", "1"))
-    if (nproc > 1 or int(os.environ.get("NNODES", "1")) > 1) and "LOCAL_RANK" not in os.environ:
+    distributed = "--launcher" in rest or "LOCAL_RANK" in os.environ
+    if (nproc > 1 or int(os.environ.get("NNODES", "1")) > 1) and not distributed:
         # XTuner's own multi-GPU variables, turned into torchrun the way `xtuner train` does;
         # each worker process comes back here with LOCAL_RANK set.
         import subprocess
