@@ -23,6 +23,10 @@ from pathlib import Path
 VOCAB_SIZE = 2000
 SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|action_start|>",
            "<|action_end|>", "<|interpreter|>", "<|plugin|>"]
+# InternLM2's tool-call markers stay single tokens but are not "special": a server that
+# decodes with skip_special_tokens (transformers serve cannot be told otherwise) must keep
+# them in the text, or no agent can see a tool call.
+ACTION_TOKENS = SPECIAL[5:]
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
@@ -49,6 +53,30 @@ def corpus(seed: int = 0) -> list[str]:
     return lines
 
 
+def plain_action_tokens(out: Path) -> None:
+    """Mark the tool-call markers as ordinary added tokens in the saved tokenizer files."""
+    tj = json.loads((out / "tokenizer.json").read_text())
+    for token in tj["added_tokens"]:
+        if token["content"] in ACTION_TOKENS:
+            token["special"] = False
+    (out / "tokenizer.json").write_text(json.dumps(tj, indent=2, ensure_ascii=False) + "\n")
+    tc = json.loads((out / "tokenizer_config.json").read_text())
+    for token in tc.get("added_tokens_decoder", {}).values():
+        if token["content"] in ACTION_TOKENS:
+            token["special"] = False
+    tc["additional_special_tokens"] = [t for t in tc.get("additional_special_tokens", [])
+                                       if t not in ACTION_TOKENS]
+    (out / "tokenizer_config.json").write_text(json.dumps(tc, indent=2, ensure_ascii=False)
+                                               + "\n")
+    sm_path = out / "special_tokens_map.json"
+    if sm_path.exists():
+        sm = json.loads(sm_path.read_text())
+        sm["additional_special_tokens"] = [t for t in sm.get("additional_special_tokens", [])
+                                           if (t if isinstance(t, str) else t["content"])
+                                           not in ACTION_TOKENS]
+        sm_path.write_text(json.dumps(sm, indent=2, ensure_ascii=False) + "\n")
+
+
 def main(dest: str) -> None:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -67,7 +95,7 @@ def main(dest: str) -> None:
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-        pad_token="</s>", additional_special_tokens=SPECIAL[3:],
+        pad_token="</s>", additional_special_tokens=SPECIAL[3:5],
         model_input_names=["input_ids", "attention_mask"])
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out)
@@ -89,6 +117,7 @@ def main(dest: str) -> None:
     tc["model_input_names"] = ["input_ids", "attention_mask"]
     tc_path.write_text(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
 
+    plain_action_tokens(out)
     reloaded = PreTrainedTokenizerFast.from_pretrained(out)
     prompt = reloaded.apply_chat_template([{"role": "user", "content": "你好 hello"}],
                                           tokenize=False, add_generation_prompt=True)

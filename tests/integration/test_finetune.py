@@ -95,24 +95,6 @@ def test_sigkill_mid_training_resumes_from_the_checkpoint(tmp_path: Path) -> Non
     print(f"killed after checkpoint iter_{done_before}; the re-run started at step {restart}")
 
 
-def test_the_demo_recipe_runs_and_then_is_cached(tmp_path: Path) -> None:
-    import shutil
-
-    root = Path(__file__).resolve().parents[2]
-    shutil.copytree(root / "recipes", tmp_path / "recipes",
-                    ignore=shutil.ignore_patterns(".internpipe"))
-    demo = tmp_path / "recipes" / "demo-cpu.yaml"
-    result = cli("run", str(demo), "--json", timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    t0 = time.monotonic()
-    again = cli("run", str(demo), "--json")
-    assert time.monotonic() - t0 < 5
-    statuses = {json.loads(x).get("stage"): json.loads(x).get("status")
-                for x in again.stdout.splitlines() if '"stage_finished"' in x}
-    assert statuses == {"download": "cached", "finetune": "cached", "quantize": "cached",
-                        "deploy": "cached"}
-
-
 def test_standalone_finetune(tmp_path: Path) -> None:
     from conftest import TINY_MODEL
     from support.sft import write_data

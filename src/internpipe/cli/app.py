@@ -18,6 +18,7 @@ from internpipe.cli import (
     finetune,
     plan,
     quantize,
+    report,
     run,
     schema,
     status,
@@ -35,6 +36,7 @@ app = typer.Typer(
            "  internpipe validate recipes/demo-cpu.yaml\n\n"
            "  internpipe plan recipes/demo-cpu.yaml\n\n"
            "  internpipe run recipes/demo-cpu.yaml --set stages.finetune.epochs=3\n\n"
+           "  internpipe report recipes/demo-cpu.yaml\n\n"
            "  internpipe env setup xtuner\n\n"
            "Exit codes: 0 ok, 1 a stage failed, 2 bad recipe or usage, 130 interrupted.",
     no_args_is_help=True,
@@ -71,6 +73,7 @@ app.command("evaluate")(evaluate.command)
 app.command("quantize")(quantize.command)
 app.command("deploy")(deploy.command)
 app.command("agent")(agent.command)
+app.command("report")(report.command)
 app.command("bench")(bench.command)
 
 

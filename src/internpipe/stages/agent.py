@@ -61,6 +61,13 @@ class Options(Base):
     request_timeout: float = Field(120, gt=0, description="seconds for one model request")
     max_new_tokens: int = Field(512, ge=1)
     temperature: float = Field(0.0, ge=0)
+    meta_prompt: str | None = Field(None, description="the agent's system prompt (default: "
+                                    "lagent's; \"\" for none)")
+    plugin_prompt: str | None = Field(None, description="the tools' system prompt, {prompt} "
+                                      "= the tool descriptions (default: lagent's)")
+    tool_result_role: Literal["system", "user"] = Field(
+        "system", description="the role tool results are sent as (lagent: system); `user` "
+        "suits models fine-tuned with XTuner's openai format, which has no tool role")
     keep_special_tokens: bool | None = Field(
         None, description="ask the server to keep special tokens (LMDeploy's "
         "skip_special_tokens=false; InternLM2's tool-call markers are special tokens). "
@@ -122,7 +129,8 @@ def make_spec(opts: Any, url: str, model: str, key_env: str | None,
             "tools": list(opts.tools), "max_turns": opts.max_turns,
             "tool_timeout": opts.tool_timeout, "request_timeout": opts.request_timeout,
             "max_new_tokens": opts.max_new_tokens, "temperature": opts.temperature,
-            "queries": queries(opts)}
+            "meta_prompt": opts.meta_prompt, "plugin_prompt": opts.plugin_prompt,
+            "tool_result_role": opts.tool_result_role, "queries": queries(opts)}
 
 
 def spec(ctx: StageContext) -> dict[str, Any]:

@@ -46,7 +46,12 @@ def make_llm(spec: dict[str, Any]) -> Any:
 
     key_env = spec.get("api_key_env")
     key = os.environ.get(key_env, "") if key_env else "EMPTY"
+    # lagent's own role mapping, with the tool results' role from the recipe.
+    template = [{"role": "system", "api_role": "system"}, {"role": "user", "api_role": "user"},
+                {"role": "assistant", "api_role": "assistant"},
+                {"role": "environment", "api_role": spec.get("tool_result_role", "system")}]
     return Endpoint(model_type="internlm2", key=key, openai_api_base=spec["chat_url"],
+                    meta_template=template,
                     query_per_second=100, retry=spec.get("retry", 2),
                     max_new_tokens=spec["max_new_tokens"], temperature=spec["temperature"],
                     top_p=0.8, stop_words=["<|im_end|>", "<|action_end|>"]
@@ -159,6 +164,16 @@ def instrument(agent: Any, rec: Recorder, spec: dict[str, Any]) -> None:
     protocol.parse = checked_parse
 
 
+def prompts(spec: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's prompts for Internlm2Protocol; lagent's own where it sets none."""
+    found: dict[str, Any] = {}
+    if spec.get("meta_prompt") is not None:
+        found["meta_prompt"] = spec["meta_prompt"] or None     # "" = no system prompt
+    if spec.get("plugin_prompt") is not None:
+        found["plugin_prompt"] = spec["plugin_prompt"]
+    return found
+
+
 def make_agent(spec: dict[str, Any], rec: Recorder) -> Any:
     llm = make_llm(spec)
     plugins, interpreters = make_tools(spec)
@@ -167,13 +182,17 @@ def make_agent(spec: dict[str, Any], rec: Recorder) -> Any:
 
         agent = ReAct(llm=llm, action_executor=traced_executor(plugins + interpreters, rec),
                       max_turn=spec["max_turns"])
+        if spec.get("tool_result_role") == "user":
+            # ReAct sends tool results as system messages of its own making.
+            fmt = agent._protocol.format_response
+            agent._protocol.format_response = lambda ret: {**fmt(ret), "role": "user"}
     else:
         from lagent.agents.internlm2_agent import Internlm2Agent, Internlm2Protocol
 
         agent = Internlm2Agent(
             llm=llm, plugin_executor=traced_executor(plugins, rec) if plugins else None,
             interpreter_executor=traced_executor(interpreters, rec) if interpreters
-            else None, protocol=Internlm2Protocol(), max_turn=spec["max_turns"])
+            else None, protocol=Internlm2Protocol(**prompts(spec)), max_turn=spec["max_turns"])
     instrument(agent, rec, spec)
     return agent
 
