@@ -140,6 +140,8 @@ def test_the_cpu_demo_recipe_on_slurm(tmp_path: Path, slurm: LocalSlurm) -> None
         if stage["kind"] in ("finetune", "quantize"):
             assert stage.get("slurm_jobs"), name
             assert all(j["state"] == "COMPLETED" for j in stage["slurm_jobs"]), stage
+    assert "--slurm" in state["stages"]["evaluate"]["steps"][0]   # OpenCompass's runner
+    assert "Calculator" in json.dumps(state["stages"]["agent"]["artifact"]["summary"])
     deploy = state["stages"]["deploy"]["artifact"]
     assert Path(deploy["log"]).read_text().startswith("$ srun ")   # the server was a job
     print("demo on slurm:", {n: s["seconds"] for n, s in state["stages"].items()})
