@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The demo pipeline on the tiny offline model (CPU).
+## The whole chain on the tiny offline model (CPU), then its report.
 demo: $(STAMP)
 	$(BIN)/internpipe run recipes/demo-cpu.yaml
-	$(BIN)/internpipe status recipes/demo-cpu.yaml
+	$(BIN)/internpipe report recipes/demo-cpu.yaml
 
 ## Lint, type-check and the whole test suite (integration tests build the tool envs).
 test: $(STAMP) lint typecheck
