@@ -48,8 +48,14 @@ def shell_script(demo: Path) -> str:
         lines += [f"# --- {sp.name}", f"rm -rf {tmp_out} && mkdir -p {tmp_out} {work}"]
         if sp.kind == "evaluate":
             lines.append(f"rm -rf {work / 'outputs'}")
+        if sp.kind == "agent":
+            # The agent's spec names the live server: keep the one of the warm-up run (its
+            # port is the one the script's server uses) and put it back before each run.
+            saved = work.parent / "bench-spec.json"
+            shutil.copy2(work / "spec.json", saved)
+            lines.append(f"cp {saved} {work / 'spec.json'}")
         for step in sp.steps:
-            if sp.kind != "agent":              # the agent's spec names the live server
+            if sp.kind != "agent":
                 for rel, text in step.files.items():
                     (work / rel).write_text(text)
             env = {**(envs.OFFLINE_VARS if step.offline else {}), **step.env}
