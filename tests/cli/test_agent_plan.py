@@ -51,3 +51,9 @@ def test_chat_url_forms() -> None:
     assert chat_url("http://h:1/v1/") == "http://h:1/v1/chat/completions"
     assert chat_url("http://h:1/v1/completions") == "http://h:1/v1/chat/completions"
     assert chat_url("http://h:1/v1/chat/completions") == "http://h:1/v1/chat/completions"
+
+
+def test_planning_writes_nothing(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    tools: [PythonInterpreter]\n    queries: [hi]\n")
+    assert cli("plan", str(r)).returncode == 0
+    assert not (tmp_path / ".internpipe").exists()

@@ -46,11 +46,10 @@ def _chat(spec: dict[str, Any], python: Path, env: Any, work: Path) -> int:
 
     work.mkdir(parents=True, exist_ok=True)
     (work / "chat-spec.json").write_text(json.dumps(spec, indent=1))
-    scratch = work / "scratch"
-    scratch.mkdir(exist_ok=True)
     try:
         return subprocess.call([str(python), str(agent.WORKER), "chat",
-                                str(work / "chat-spec.json")], cwd=scratch,
+                                str(work / "chat-spec.json"), "--scratch",
+                                str(work / "scratch")],
                                env=envs.step_environ(env, offline=True))
     except KeyboardInterrupt:
         return 130

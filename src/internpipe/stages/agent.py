@@ -148,13 +148,12 @@ def plan(ctx: StageContext) -> list[Step]:
         if not os.environ.get(opts.api_key_env):
             raise UserError(f"stage {ctx.name!r}: api_key_env {opts.api_key_env!r} is not set")
     text = json.dumps(spec(ctx), indent=1, ensure_ascii=False)
-    transcripts = ctx.work / "transcripts"
-    shutil.rmtree(transcripts, ignore_errors=True)
-    scratch = ctx.work / "scratch"
-    scratch.mkdir(parents=True, exist_ok=True)
+    # The worker empties the transcripts folder and works in the scratch folder (created
+    # there: planning writes nothing).
     return [Step("agent", [str(ctx.python), str(WORKER), "run", str(ctx.work / "spec.json"),
-                           str(transcripts)],
-                 tool="agent", files={"spec.json": text}, cwd=scratch, offline=True)]
+                           str(ctx.work / "transcripts"), "--scratch",
+                           str(ctx.work / "scratch")],
+                 tool="agent", files={"spec.json": text}, offline=True)]
 
 
 def notes(ctx: StageContext) -> list[str]:

@@ -371,9 +371,6 @@ def plan(ctx: StageContext) -> list[Step]:
     text = config_text(ctx)
     _, key_var = models(ctx)
     out = outputs_dir(ctx)
-    for old in (ctx.work / "outputs").glob("*"):
-        if old != out:
-            shutil.rmtree(old, ignore_errors=True)   # another fingerprint's leftovers
     argv = [str(Path(str(ctx.python)).parent / "opencompass"), str(ctx.work / "config.py"),
             "-w", str(out)]
     res = ctx.resources
@@ -472,8 +469,9 @@ def collect(ctx: StageContext) -> dict[str, Any]:
             shutil.copytree(run / part, out / part)
     shutil.copy2(ctx.work / "config.py", out / "opencompass_config.py")
     scores.write(table, out / "scores.json", out / "scores.csv")
-    # Only an interrupted run's outputs are worth keeping for -r.
-    shutil.rmtree(outputs_dir(ctx), ignore_errors=True)
+    # Only an interrupted run's outputs are worth keeping for -r (those of other
+    # fingerprints can never be resumed).
+    shutil.rmtree(ctx.work / "outputs", ignore_errors=True)
     return {"source": f"OpenCompass on {', '.join(names)}", "models": names,
             "datasets": table.datasets, "scores": table.as_json(),
             "table": "scores.json", "csv": "scores.csv", "predictions": "predictions"}

@@ -306,7 +306,15 @@ def main() -> int:
     parser.add_argument("mode", choices=["run", "chat"])
     parser.add_argument("spec")
     parser.add_argument("out_dir", nargs="?")
+    parser.add_argument("--scratch", help="the folder tools run model-written code in")
     args = parser.parse_args()
+    if args.out_dir:
+        import shutil
+
+        shutil.rmtree(args.out_dir, ignore_errors=True)   # a previous run's transcripts
+    if args.scratch:
+        os.makedirs(args.scratch, exist_ok=True)
+        os.chdir(args.scratch)
     with open(args.spec, encoding="utf-8") as f:
         spec = json.load(f)
     # GPTAPI posts without a timeout; this bounds every request (connect and each read).
