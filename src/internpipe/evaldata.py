@@ -18,22 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from internpipe.errors import Problem
+from internpipe.sftdata import read_text
 
 MAX_PROBLEMS = 20
 
 
 def read_rows(path: Path, shown_as: str) -> tuple[list[tuple[int, Any]], list[Problem]]:
     """(line, row) pairs of a .jsonl or .csv file, and what could not be read."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return [], [Problem(shown_as, None, "", "no such data file")]
-    except OSError as exc:
-        return [], [Problem(shown_as, None, "", f"cannot read: {exc.strerror}")]
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return [], [Problem(shown_as, raw[: exc.start].count(b"\n") + 1, "", "not UTF-8 text")]
+    text, unreadable = read_text(path, shown_as)
+    if text is None:
+        return [], unreadable
     if path.suffix == ".csv":
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None)

@@ -86,20 +86,27 @@ def check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]
 _checked: dict[tuple[Any, ...], tuple[int, list[Problem]]] = {}
 
 
-def _check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
-    check = CHECKS[fmt]
-    problems: list[Problem] = []
+def read_text(path: Path, shown_as: str) -> tuple[str | None, list[Problem]]:
+    """A data file's text, or why it cannot be read (missing, unreadable, not UTF-8)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return 0, [Problem(shown_as, None, "", "no such data file")]
+        return None, [Problem(shown_as, None, "", "no such data file")]
     except OSError as exc:
-        return 0, [Problem(shown_as, None, "", f"cannot read: {exc.strerror}")]
+        return None, [Problem(shown_as, None, "", f"cannot read: {exc.strerror}")]
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return 0, [Problem(shown_as, line, "", "not UTF-8 text")]
+        return None, [Problem(shown_as, line, "", "not UTF-8 text")]
+
+
+def _check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
+    check = CHECKS[fmt]
+    problems: list[Problem] = []
+    text, unreadable = read_text(path, shown_as)
+    if text is None:
+        return 0, unreadable
     items: list[tuple[int, Any]] = []
     if text.lstrip().startswith("["):
         try:

@@ -29,3 +29,11 @@ def not_yet(kind: str, issue: int) -> NoReturn:
 def resolve(recipe_dir: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else recipe_dir / path
+
+
+def shown(path: Path, base: Path) -> str:
+    """A path as the user wrote it: relative to the recipe's folder where it is inside."""
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)

@@ -28,7 +28,7 @@ from internpipe import evaldata, ocdatasets, scores
 from internpipe.errors import Problem, RecipeError, StageFailed, UserError
 from internpipe.stages import ENDPOINT, MODEL, SCORES, InputRef, InputSpec, StageContext, Step
 from internpipe.stages._common import Options as Base
-from internpipe.stages._common import resolve
+from internpipe.stages._common import resolve, shown
 
 KIND = "evaluate"
 PRODUCES = SCORES
@@ -124,12 +124,6 @@ def data_dir(options: Any, recipe_dir: Path) -> Path:
         Path.home() / ".cache" / "opencompass"
 
 
-def _shown(path: Path, base: Path) -> str:
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)
-
 
 def _abbr(dataset: CustomDataset) -> str:
     return dataset.name or Path(dataset.path).name.split(".")[0]
@@ -141,12 +135,12 @@ def check_custom(ctx: StageContext) -> int:
     total, problems, seen = 0, [], set()
     for d in _customs(opts):
         path = resolve(ctx.recipe_dir, d.path)
-        count, found = evaldata.check_file(path, d.type, _shown(path, ctx.recipe_dir),
+        count, found = evaldata.check_file(path, d.type, shown(path, ctx.recipe_dir),
                                            d.prompt)
         total += count
         problems += found
         if _abbr(d) in seen:
-            problems.append(Problem(_shown(path, ctx.recipe_dir), None, "name",
+            problems.append(Problem(shown(path, ctx.recipe_dir), None, "name",
                                     f"two datasets are named {_abbr(d)!r}; give one a "
                                     "`name:`"))
         seen.add(_abbr(d))

@@ -23,7 +23,7 @@ from internpipe import sftdata
 from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import MODEL, InputSpec, StageContext, Step
 from internpipe.stages._common import Options as Base
-from internpipe.stages._common import resolve
+from internpipe.stages._common import resolve, shown
 
 KIND = "finetune"
 PRODUCES = MODEL
@@ -85,19 +85,13 @@ def check_data(ctx: StageContext) -> int:
     opts: Any = ctx.options
     total, problems = 0, []
     for path in _data_files(opts, ctx.recipe_dir):
-        count, found = sftdata.check_file(path, opts.format, _shown(path, ctx.recipe_dir))
+        count, found = sftdata.check_file(path, opts.format, shown(path, ctx.recipe_dir))
         total += count
         problems += found
     if problems:
         raise RecipeError(problems)
     return total
 
-
-def _shown(path: Path, base: Path) -> str:
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)
 
 
 def prompt_template(ctx: StageContext) -> str:
