@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-
-from internpipe.errors import UserError
 
 
 class Options(BaseModel):
@@ -18,12 +16,6 @@ class Options(BaseModel):
 
 def no_local_files(options: Any, recipe_dir: Path) -> list[Path]:
     return []
-
-
-def not_yet(kind: str, issue: int) -> NoReturn:
-    raise UserError(f"the {kind!r} stage kind can be validated but not run by internpipe "
-                    f"{__import__('internpipe').__version__} yet (tracked in issue #{issue}); "
-                    f"run the stages before it with --until, or leave it out")
 
 
 def resolve(recipe_dir: Path, value: str) -> Path:
