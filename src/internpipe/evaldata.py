@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import string
 from pathlib import Path
 from typing import Any
 
 from internpipe.errors import Problem
-from internpipe.sftdata import read_text
+from internpipe.sftdata import checked_once, json_lines, read_text
 
 MAX_PROBLEMS = 20
 
@@ -38,19 +37,9 @@ def read_rows(path: Path, shown_as: str) -> tuple[list[tuple[int, Any]], list[Pr
     if path.suffix != ".jsonl":
         return [], [Problem(shown_as, None, "", "OpenCompass reads custom datasets from "
                                                 ".jsonl or .csv files only")]
-    rows, problems = [], []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            # OpenCompass parses every line, so a blank one would break its loader.
-            problems.append(Problem(shown_as, n, "", "blank line (OpenCompass parses every "
-                                                     "line as JSON)"))
-            continue
-        try:
-            rows.append((n, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(shown_as, n, "", f"invalid JSON: {exc.msg} "
-                                                     f"(column {exc.colno})"))
-    return rows, problems
+    # OpenCompass parses every line, so a blank one would break its loader.
+    return json_lines(text, shown_as, blank="blank line (OpenCompass parses every line as "
+                                            "JSON)")
 
 
 def options_of(row: dict[str, Any]) -> list[str]:
@@ -93,7 +82,16 @@ def prompt_fields(prompt: str) -> list[str]:
 
 def check_file(path: Path, kind: str, shown_as: str,
                prompt: str | None = None) -> tuple[int, list[Problem]]:
-    """(number of rows, problems) for one custom evaluation file."""
+    """(number of rows, problems) for one custom evaluation file; re-checked only when it
+    changed."""
+    result: tuple[int, list[Problem]] = checked_once(
+        path, ("eval", kind, shown_as, prompt), lambda: _check_file(path, kind, shown_as,
+                                                                    prompt))
+    return result
+
+
+def _check_file(path: Path, kind: str, shown_as: str,
+                prompt: str | None) -> tuple[int, list[Problem]]:
     rows, problems = read_rows(path, shown_as)
     if not rows:
         return 0, problems or [Problem(shown_as, 1, "", "the data file has no rows")]

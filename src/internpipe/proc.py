@@ -36,6 +36,20 @@ class StepResult:
         self.tail = tail
 
 
+def emit_line(raw: str, log: IO[str], tail: deque[str],
+              on_line: Callable[[str], None] | None) -> None:
+    """One line of a tool's output (a local step's or a Slurm job's) into the stage log,
+    the failure tail and the progress parser."""
+    line = raw.rstrip("\r\n")
+    # Progress bars redraw with \r: keep the last state of the line.
+    line = ANSI.sub("", line.rsplit("\r", 1)[-1])
+    log.write(line + "\n")
+    if line.strip():
+        tail.append(line)
+    if on_line is not None:
+        on_line(line)
+
+
 def run(argv: list[str], *, env: dict[str, str], cwd: Path, log: IO[str],
         on_line: Callable[[str], None] | None = None, tail_lines: int = 40) -> StepResult:
     """Run to completion, teeing output. KeyboardInterrupt stops the process group and is
@@ -54,14 +68,7 @@ def run(argv: list[str], *, env: dict[str, str], cwd: Path, log: IO[str],
     try:
         assert proc.stdout is not None
         for raw in iter(proc.stdout.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            # Progress bars redraw with \r: keep the last state of the line.
-            line = ANSI.sub("", line.rsplit("\r", 1)[-1])
-            log.write(line + "\n")
-            if line.strip():
-                tail.append(line)
-            if on_line is not None:
-                on_line(line)
+            emit_line(raw.decode("utf-8", errors="replace"), log, tail, on_line)
         log.flush()
         return StepResult(proc.wait(), list(tail))
     except BaseException:

@@ -73,17 +73,43 @@ CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
 
 def check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
     """(number of samples, problems) for one data file; re-checked only when it changed."""
+    result: tuple[int, list[Problem]] = checked_once(
+        path, (fmt, shown_as), lambda: _check_file(path, fmt, shown_as))
+    return result
+
+
+_checked: dict[tuple[Any, ...], Any] = {}
+
+
+def checked_once(path: Path, key: tuple[Any, ...], check: Callable[[], Any]) -> Any:
+    """`check()`'s result, remembered while the file's size and mtime stay the same (plan
+    and its notes both ask)."""
     try:
         st = path.stat()
-        stamp: tuple[Any, ...] = (str(path), fmt, shown_as, st.st_size, st.st_mtime_ns)
+        stamp: tuple[Any, ...] = (str(path), *key, st.st_size, st.st_mtime_ns)
     except OSError:
-        stamp = (str(path), fmt, shown_as, None, None)
+        stamp = (str(path), *key, None, None)
     if stamp not in _checked:
-        _checked[stamp] = _check_file(path, fmt, shown_as)
+        _checked[stamp] = check()
     return _checked[stamp]
 
 
-_checked: dict[tuple[Any, ...], tuple[int, list[Problem]]] = {}
+def json_lines(text: str, shown_as: str,
+               blank: str | None = None) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    """(line, value) for each JSON line; blank lines are skipped, or a problem `blank`."""
+    rows: list[tuple[int, Any]] = []
+    problems: list[Problem] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            if blank:
+                problems.append(Problem(shown_as, n, "", blank))
+            continue
+        try:
+            rows.append((n, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(shown_as, n, "", f"invalid JSON: {exc.msg} "
+                                                     f"(column {exc.colno})"))
+    return rows, problems
 
 
 def read_text(path: Path, shown_as: str) -> tuple[str | None, list[Problem]]:
@@ -114,14 +140,7 @@ def _check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]
         except json.JSONDecodeError as exc:
             return 0, [Problem(shown_as, exc.lineno, "", f"invalid JSON: {exc.msg}")]
     else:
-        for n, row in enumerate(text.splitlines(), start=1):
-            if not row.strip():
-                continue
-            try:
-                items.append((n, json.loads(row)))
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(shown_as, n, "", f"invalid JSON: {exc.msg} "
-                                                         f"(column {exc.colno})"))
+        items, problems = json_lines(text, shown_as)
     for n, item in items:
         if len(problems) >= MAX_PROBLEMS:
             break

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from internpipe import proc
 from internpipe.errors import UserError
 
 FINISHED = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL",
@@ -39,10 +40,12 @@ SHARED_FS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cephfs", "ceph", "fuse.
              "glusterfs", "panfs", "wekafs", "fuse.juicefs", "cifs", "smb3", "9p", "virtiofs"}
 
 
-def sbatch_options(resources: Any, job_name: str, output: Path, cwd: Path,
+def sbatch_options(resources: Any, job_name: str, output: Path | None, cwd: Path,
                    tasks_per_node: int = 1) -> list[str]:
-    opts = [f"--job-name={job_name}", f"--output={output}", f"--chdir={cwd}",
-            f"--nodes={resources.nodes}", f"--ntasks-per-node={tasks_per_node}"]
+    """sbatch's options (srun takes the same ones; it has no output file: output=None)."""
+    opts = [f"--job-name={job_name}", *([f"--output={output}"] if output else []),
+            f"--chdir={cwd}", f"--nodes={resources.nodes}",
+            f"--ntasks-per-node={tasks_per_node}"]
     if resources.cpus_per_task:
         opts.append(f"--cpus-per-task={resources.cpus_per_task}")
     if resources.gpus_per_node:
@@ -143,12 +146,7 @@ def follow(job_id: str, output: Path, env: dict[str, str], log: IO[str],
         text = pending + data.decode("utf-8", errors="replace")
         *lines, pending = text.split("\n")
         for raw in lines:
-            line = raw.rstrip("\r").rsplit("\r", 1)[-1]
-            log.write(line + "\n")
-            if line.strip():
-                tail.append(line)
-            if on_line is not None:
-                on_line(line)
+            proc.emit_line(raw, log, tail, on_line)
         log.flush()
 
     try:
@@ -165,8 +163,7 @@ def follow(job_id: str, output: Path, env: dict[str, str], log: IO[str],
                 time.sleep(0.2)      # the last writes of the job's output
                 drain()
                 if pending:
-                    log.write(pending + "\n")
-                    tail.append(pending)
+                    proc.emit_line(pending, log, tail, on_line)
                 reason = failure(info, job_id) if info else \
                     f"Slurm forgot job {job_id} before internpipe saw it end"
                 log.flush()
@@ -225,9 +222,7 @@ def serve_as_job(spec: Any, resources: Any, job_name: str, cwd: Path) -> None:
     """A server as a Slurm job: `srun` in front of its command (srun stays in the foreground
     here, so stopping it ends the job), the endpoint's host taken from the node it lands
     on."""
-    options = [o for o in sbatch_options(resources, job_name, Path("-"), cwd)
-               if not o.startswith("--output=")]
-    spec.argv = ["srun", *options, *spec.argv]
+    spec.argv = ["srun", *sbatch_options(resources, job_name, None, cwd), *spec.argv]
     env = dict(spec.env)
 
     def locate() -> str | None:
