@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from internpipe import envs
+from internpipe import envlist, envs
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -44,7 +44,7 @@ def main() -> None:
         env = envs.env_for(tool, "cpu")
 
         def rebuild() -> None:
-            envs.remove([env.path])
+            envlist.remove([env.path])
             envs.ensure(tool, "cpu")
 
         uv_s = min(timed(rebuild) for _ in range(2))

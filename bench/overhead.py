@@ -40,7 +40,7 @@ def shell_script(demo: Path) -> str:
     r = recipe.load(demo)
     wd = WorkDir(r.workdir)
     plan = make_plan(r, HashCache(wd.hashes_file).path_hash, "cpu", Selection(force=True))
-    state = wd.read_state()["stages"]
+    state = wd.entries()
     lines = ["#!/usr/bin/env bash", "set -euo pipefail"]
     server_pid = None
     for sp in plan.stages:
@@ -54,7 +54,7 @@ def shell_script(demo: Path) -> str:
             saved = work.parent / "bench-spec.json"
             shutil.copy2(work / "spec.json", saved)
             lines.append(f"cp {saved} {work / 'spec.json'}")
-        for step in sp.steps:
+        for step in sp.steps_preview:
             if sp.kind != "agent":
                 for rel, text in step.files.items():
                     (work / rel).write_text(text)

@@ -20,19 +20,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from internpipe import envs  # noqa: E402
+from internpipe import devices, envs, indexes  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tools", nargs="*", help="tools to lock (default: all)")
-    parser.add_argument("--flavour", choices=envs.FLAVOURS, action="append")
+    parser.add_argument("--flavour", choices=devices.FLAVOURS, action="append")
     args = parser.parse_args()
     tools = args.tools or list(envs.tool_table())
-    flavours = args.flavour or list(envs.FLAVOURS)
+    flavours = args.flavour or list(devices.FLAVOURS)
     uv = envs.uv_binary()
-    index_args, _ = envs.index_settings()
+    index_args, _ = indexes.index_settings()
     failed = 0
     for tool in tools:
         for flavour in flavours:

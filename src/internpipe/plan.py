@@ -1,6 +1,13 @@
 """recipe + state → Plan: execution order, resolved inputs, fingerprints, the run/cached
-decision for each stage with the reasons, and the exact commands. No side effects besides
-reading the state and hashing local input files (through the hash cache)."""
+decision and status of each stage with the reasons, and a preview of the exact commands.
+
+Writes nothing. What it reads: the work dir (state.json, each stage's RUNNING marker and
+FAILED file, whether its out/ exists), local input files through the hash cache (hashed
+only when their size or mtime changed), each stage kind's own checks in `plan()`/`notes()`
+(data files, model config.json, an installed OpenCompass's config files), the health URL of
+a finished service stage's server (an HTTP GET to 127.0.0.1 or where it serves), whether
+`sbatch` is on PATH (launcher: slurm) and /proc/mounts (shared-filesystem note), and for
+`device: auto` whether an NVIDIA driver is loaded."""
 
 from __future__ import annotations
 
@@ -9,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import envs, services, slurm
+from internpipe import artifacts, envs, services, slurm
 from internpipe import stages as registry
 from internpipe.errors import UserError
 from internpipe.fingerprint import digest
 from internpipe.recipe import Recipe
-from internpipe.stages import InputRef, StageContext, Step
-from internpipe.state import WorkDir
+from internpipe.stages import InputRef, StageContext, StageKind, Step
+from internpipe.state import Outcome, StageStatus, WorkDir
 
 RUN, CACHED, SKIP = "run", "cached", "skip"
 
@@ -30,21 +37,25 @@ class StagePlan:
     fingerprint: str
     components: dict[str, Any]
     action: str
+    status: StageStatus
     reasons: list[str]
     inputs: dict[str, list[str]]
-    steps: list[Step] = field(default_factory=list)
+    # The commands the stage would run, as planned now; the runner plans again with the
+    # real upstream artifacts, so this is a preview (shown by `plan`).
+    steps_preview: list[Step] = field(default_factory=list)
     entry: dict[str, Any] | None = None
     scripts: dict[str, str] = field(default_factory=dict)   # step → sbatch script (slurm)
 
     def summary(self) -> dict[str, Any]:
         return {"stage": self.name, "kind": self.kind, "action": self.action,
-                "reasons": self.reasons, "fingerprint": self.fingerprint,
+                "status": self.status.value, "reasons": self.reasons,
+                "fingerprint": self.fingerprint,
                 "tool": self.tool, "env": self.env.name if self.env else None,
                 "inputs": self.inputs,
                 "commands": [{"step": s.name, "argv": s.argv, "tool": s.tool,
                               **({"sbatch": self.scripts[s.name]} if s.name in self.scripts
                                  else {})}
-                             for s in self.steps]}
+                             for s in self.steps_preview]}
 
 
 @dataclass
@@ -107,14 +118,14 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
     wd = WorkDir(recipe.workdir)
     flavour = envs.resolve_device(device or recipe.device)
     selected = selection.selected(recipe.order)
-    entries = wd.read_state()["stages"]
+    entries = wd.entries()
     planned: dict[str, StagePlan] = {}
     for name in recipe.order:
         section = recipe.stages[name]
         kind = registry.get_kind(section.kind)
         tool = kind.tool(section.options, flavour)
         env = envs.env_for(tool, flavour, recipe.tools) if tool else None
-        entry = entries.get(name) if isinstance(entries.get(name), dict) else None
+        entry = entries.get(name)
 
         upstream: dict[str, list[str]] = {}
         for field_name, refs in section.inputs.items():
@@ -132,59 +143,56 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
             except OSError as exc:
                 raise UserError(f"stage {name!r}: cannot read {path}: {exc.strerror}") from None
         components = {"kind": section.kind,
-                      "code": getattr(kind, "VERSION", 1),
+                      "code": kind.VERSION,
                       "options": section.options.model_dump(
-                          mode="json", exclude=set(getattr(kind, "NOT_FINGERPRINTED", ()))),
+                          mode="json", exclude=set(kind.NOT_FINGERPRINTED)),
                       "env": env.id if env else None, "device": flavour,
                       "inputs": upstream, "files": files}
         fingerprint = digest(components)
-        action, reasons = _decide(name, fingerprint, components, entry, wd,
-                                  name in selected, selection.force)
-        if action == CACHED and getattr(kind, "SERVICE", False):
-            action, reasons = _service_state(entry or {})
+        action, status, reasons = _decide(name, fingerprint, components, entry, wd,
+                                          name in selected, selection.force)
+        if action == CACHED and kind.SERVICE:
+            action, status, reasons = _service_state(entry or {})
         sp = StagePlan(name=name, kind=section.kind, produces=kind.PRODUCES, tool=tool,
                        env=env, fingerprint=fingerprint, components=components, action=action,
-                       reasons=reasons, inputs=section.inputs, entry=entry)
+                       status=status, reasons=reasons, inputs=section.inputs, entry=entry)
         if with_steps and action == RUN:
             ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(name))
-            sp.steps = kind.plan(ctx)
-            notes = getattr(kind, "notes", None)
-            if notes is not None:
-                sp.reasons += notes(ctx)
+            sp.steps_preview = kind.plan(ctx)
+            sp.reasons += kind.notes(ctx)
             sp.reasons += check_resources(name, kind, ctx)
             if on_slurm(kind, ctx):
                 sp.scripts = {step.name: slurm_script(recipe.name, wd, sp, ctx, step)[0]
-                              for step in sp.steps}
+                              for step in sp.steps_preview}
         planned[name] = sp
     _spare_idle_services(recipe, planned, selection.serve)
     return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))
 
 
-NOT_SERVING = "not serving"
-
-
-def _service_state(entry: dict[str, Any]) -> tuple[str, list[str]]:
+def _service_state(entry: dict[str, Any]) -> tuple[str, StageStatus, list[str]]:
     """A service stage is done only while its server is up."""
-    artifact = entry.get("artifact") or {}
-    if services.alive(artifact.get("pid")) and services.healthy(str(artifact.get("health_url"))):
-        return CACHED, [f"serving at {artifact.get('base_url')} (pid {artifact.get('pid')})"]
-    return RUN, [NOT_SERVING]
+    endpoint = artifacts.as_endpoint(artifacts.of_entry(entry))
+    if services.is_serving(endpoint):
+        return CACHED, StageStatus.DONE, [f"serving at {endpoint.get('base_url')} "
+                                          f"(pid {endpoint.get('pid')})"]
+    return RUN, StageStatus.NOT_SERVING, ["not serving"]
 
 
 def _spare_idle_services(recipe: Recipe, planned: dict[str, StagePlan],
                          wanted: tuple[str, ...]) -> None:
-    """A stopped server is started again only when a stage that will run uses it (or the
-    recipe asks to keep it up): a re-run of a finished recipe starts nothing."""
+    """A stopped server is left stopped unless something needs it (services.restart_needed)."""
     for name, sp in planned.items():
-        if NOT_SERVING not in sp.reasons or name in wanted or \
-                getattr(recipe.stages[name].options, "keep", False):
+        if sp.status != StageStatus.NOT_SERVING or sp.action != RUN:
             continue
+        kind = registry.get_kind(sp.kind)
         users = [s for s in planned.values()
                  if any(name in refs for refs in s.inputs.values()) and s.action == RUN]
-        if not users:
+        if not services.restart_needed(name in wanted,
+                                       kind.keeps_serving(recipe.stages[name].options),
+                                       bool(users)):
             sp.action = CACHED
             sp.reasons = ["up to date (not serving; no stage that runs needs it)"]
-            sp.steps = []
+            sp.steps_preview = []
 
 
 def _input_fingerprint(up: StagePlan, consumer: str, consumer_selected: bool) -> str:
@@ -198,29 +206,42 @@ def _input_fingerprint(up: StagePlan, consumer: str, consumer_selected: bool) ->
                     f"selected; run it first (e.g. --until {up.name}) or widen the selection")
 
 
+def _status(name: str, entry: dict[str, Any] | None, fresh: bool,
+            wd: WorkDir) -> StageStatus:
+    """The stage's status from what the work dir records (never from the reason texts)."""
+    if entry is None:
+        return {Outcome.INTERRUPTED: StageStatus.INTERRUPTED,
+                Outcome.FAILED: StageStatus.FAILED}.get(wd.last_outcome(name),  # type: ignore[arg-type]
+                                                        StageStatus.NEVER_RUN)
+    if not fresh or not wd.out(name).is_dir():
+        return StageStatus.STALE
+    return StageStatus.DONE
+
+
 def _decide(name: str, fingerprint: str, components: dict[str, Any],
             entry: dict[str, Any] | None, wd: WorkDir, selected: bool,
-            force: bool) -> tuple[str, list[str]]:
+            force: bool) -> tuple[str, StageStatus, list[str]]:
     fresh = entry is not None and entry.get("fingerprint") == fingerprint
+    status = _status(name, entry, fresh, wd)
     if not selected:
-        return SKIP, ["not selected" + ("" if fresh else " (out of date)")]
+        return SKIP, status, ["not selected" + ("" if fresh else " (out of date)")]
     if force:
-        return RUN, ["forced (--force)"]
+        return RUN, status, ["forced (--force)"]
     reasons: list[str] = []
-    if wd.marker(name).exists():
+    if wd.last_outcome(name) == Outcome.INTERRUPTED:
         reasons.append("interrupted last time")
-    failed = wd.stage_dir(name) / "FAILED"
-    if failed.exists() and not fresh:
-        reasons.append("failed last time: " + failed.read_text(errors="replace").strip()[:200])
+    failure = wd.failure(name)
+    if failure is not None and not fresh:
+        reasons.append("failed last time: " + failure[:200])
     if entry is None:
         reasons.append("never run")
-        return RUN, _dedupe(reasons)
+        return RUN, status, _dedupe(reasons)
     if not fresh:
         reasons += _why_changed(entry.get("components") or {}, components)
-        return RUN, _dedupe(reasons or ["fingerprint changed"])
+        return RUN, status, _dedupe(reasons or ["fingerprint changed"])
     if not wd.out(name).is_dir():
-        return RUN, ["output missing"]
-    return CACHED, [f"up to date (finished {entry.get('finished', '?')})"]
+        return RUN, status, ["output missing"]
+    return CACHED, status, [f"up to date (finished {entry.get('finished', '?')})"]
 
 
 def _why_changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -275,7 +296,7 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
         inputs[field_name] = []
         for ref in refs:
             up = planned[ref]
-            artifact = up.entry.get("artifact") if up.entry and up.action != RUN else None
+            artifact = (artifacts.of_entry(up.entry) or None) if up.action != RUN else None
             inputs[field_name].append(InputRef(stage=ref, produces=up.produces,
                                                path=wd.out(ref), artifact=artifact))
     return StageContext(name=sp.name, kind=sp.kind, options=recipe.stages[sp.name].options,
@@ -286,11 +307,10 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
                         resources=recipe.stages[sp.name].resources or recipe.resources)
 
 
-def on_slurm(kind: Any, ctx: StageContext) -> bool:
+def on_slurm(kind: StageKind, ctx: StageContext) -> bool:
     """Steps go through sbatch unless the tool drives Slurm itself (OpenCompass)."""
     res = ctx.resources
-    return bool(res is not None and res.launcher == "slurm" and
-                not getattr(kind, "SLURM_NATIVE", False))
+    return bool(res is not None and res.launcher == "slurm" and not kind.SLURM_NATIVE)
 
 
 def slurm_script(recipe_name: str, wd: WorkDir, sp: StagePlan, ctx: StageContext,
@@ -308,7 +328,7 @@ def slurm_script(recipe_name: str, wd: WorkDir, sp: StagePlan, ctx: StageContext
     return text, output
 
 
-def check_resources(name: str, kind: Any, ctx: StageContext) -> list[str]:
+def check_resources(name: str, kind: StageKind, ctx: StageContext) -> list[str]:
     """Resources that cannot work are errors; doubtful ones are notes for the plan."""
     res = ctx.resources
     if res is None:
@@ -319,7 +339,7 @@ def check_resources(name: str, kind: Any, ctx: StageContext) -> list[str]:
     if res.launcher != "slurm":
         return []
     slurm.check_available()
-    notes = [f"on Slurm ({'its own runner' if getattr(kind, 'SLURM_NATIVE', False) else 'sbatch'}"
+    notes = [f"on Slurm ({'its own runner' if kind.SLURM_NATIVE else 'sbatch'}"
              f", {res.nodes} node{'s' if res.nodes > 1 else ''}"
              + (f", {res.gpus_per_node} GPU/node" if res.gpus_per_node else "") + ")"]
     local = slurm.shared_filesystem_note(ctx.work)

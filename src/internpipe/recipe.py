@@ -218,7 +218,7 @@ def _validate_stage(name: str, section: Any, smap: yamlsrc.SourceMap,
                                      f"name a stage after its kind ({', '.join(kinds)}) or "
                                      "add `uses: KIND`"))
         return None
-    kind = registry.get_kind(kind_name)
+    kind = registry.declaration(kind_name)
     ok = True
     resources = None
     if resources_raw is not None:
@@ -242,10 +242,10 @@ def _resolve_references(sections: dict[str, StageSection], smap: yamlsrc.SourceM
                         problems: list[Problem]) -> list[str] | None:
     """Fill each section's `inputs` and return an execution order, or None on problems."""
     names = list(sections)
-    produces = {n: registry.get_kind(s.kind).PRODUCES for n, s in sections.items()}
+    produces = {n: registry.declaration(s.kind).PRODUCES for n, s in sections.items()}
     start = len(problems)
     for index, (name, section) in enumerate(sections.items()):
-        for spec in registry.get_kind(section.kind).INPUTS:
+        for spec in registry.declaration(section.kind).INPUTS:
             value = getattr(section.options, spec.field, None)
             where = ("stages", name, spec.field)
             if value is None and spec.unless and getattr(section.options, spec.unless, None):
@@ -291,7 +291,7 @@ def _check_reference_names(sections: dict[str, StageSection], all_names: list[st
                            smap: yamlsrc.SourceMap, problems: list[Problem]) -> None:
     """When some stages are invalid, still report references to stages that do not exist."""
     for name, section in sections.items():
-        for spec in registry.get_kind(section.kind).INPUTS:
+        for spec in registry.declaration(section.kind).INPUTS:
             value = getattr(section.options, spec.field, None)
             refs = value if isinstance(value, list) else [value] if value else []
             for i, ref in enumerate(refs):
@@ -443,7 +443,7 @@ def json_schema() -> dict[str, Any]:
     defs = schema.setdefault("$defs", {})
     kind_refs = []
     for kind_name in registry.kind_names():
-        kind = registry.get_kind(kind_name)
+        kind = registry.declaration(kind_name)
         sub = kind.Options.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         sub.setdefault("properties", {})["uses"] = {"const": kind_name}

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from internpipe import scores
+from internpipe import artifacts, scores
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:70rem;
@@ -78,11 +78,12 @@ def collect(plan: Any) -> dict[str, Any]:
     stages = []
     for sp in plan.stages:
         entry = sp.entry or {}
-        art = entry.get("artifact") or {}
+        art = artifacts.of_entry(entry)
         out = Path(art["path"]) if art.get("path") else None
         provenance = _read_json(out / "provenance.json") if out else None
         stage: dict[str, Any] = {
-            "stage": sp.name, "kind": sp.kind, "action": sp.action, "reasons": sp.reasons,
+            "stage": sp.name, "kind": sp.kind, "action": sp.action,
+            "status": sp.status.value, "reasons": sp.reasons,
             "fingerprint": sp.fingerprint, "finished": entry.get("finished"),
             "seconds": entry.get("seconds"), "artifact": art,
             "artifact_fingerprint": art.get("fingerprint"),
@@ -101,9 +102,8 @@ def collect(plan: Any) -> dict[str, Any]:
 def _plan_table(data: dict[str, Any]) -> str:
     rows = []
     for s in data["stages"]:
-        state = {"cached": "done", "run": "stale" if s["finished"] else "never run"}.get(
-            s["action"], s["action"])
-        cls = "ok" if state == "done" else "bad" if s["finished"] else "dim"
+        state = s["status"]
+        cls = {"done": "ok", "never run": "dim", "not serving": "dim"}.get(state, "bad")
         took = f"{s['seconds']:.1f}s" if s["seconds"] is not None else ""
         why = "" if state == "done" else "; ".join(s["reasons"])
         rows.append(f"<tr><td>{_esc(s['stage'])}</td><td>{_esc(s['kind'])}</td>"

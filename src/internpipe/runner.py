@@ -1,5 +1,6 @@
-"""Executes a Plan: lock → recover → envs ready → for each stage: steps → outputs checked →
-publish → state entry written last. Knows nothing stage-specific."""
+"""Executes a Plan (the caller holds the work dir's lock; see pipeline.py): recover → envs
+ready → for each stage: steps → outputs checked → publish → state entry written last.
+Knows nothing stage-specific: it reads only the members of the stage contract."""
 
 from __future__ import annotations
 
@@ -10,61 +11,45 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from internpipe import envs, proc, services, slurm, state
+from internpipe import artifacts, envs, proc, services, slurm, state
 from internpipe import stages as registry
-from internpipe.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, StageFailed
+from internpipe.errors import StageFailed
 from internpipe.fingerprint import digest, manifest
 from internpipe.plan import CACHED, RUN, Plan, StagePlan, context, on_slurm, slurm_script
 from internpipe.progress import Reporter
-from internpipe.stages import InputRef, StageContext, Step
+from internpipe.stages import InputRef, StageContext, StageKind, Step
+from internpipe.state import Outcome
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def execute(workdir: Path, planner: Callable[[], Plan], reporter: Reporter,
-            wait: bool = False, keep_serving: bool = False) -> int:
-    """Take the work dir's lock, plan (under the lock: a run we waited for changes the
-    state), run what the plan says. Returns the exit code (0 ok, 1 failed, 130 interrupted)."""
-    wd = state.WorkDir(workdir)
-    status, code = "ok", EXIT_OK
+def run(plan: Plan, reporter: Reporter, keep_serving: bool = False) -> None:
+    """Run what the plan says, under the work dir's lock (held by the caller). Servers this
+    run started are stopped when it ends, unless kept. Raises StageFailed, EnvBuildError or
+    KeyboardInterrupt."""
     started: list[int] = []     # servers this run started that stop when it ends
-    with state.locked(wd.lock_file, wait=wait,
-                      on_wait=lambda who: reporter.emit({"event": "env",
-                                                         "message": f"waiting: {who}"})):
-        t_start = time.monotonic()
-        plan = planner()
-        reporter.emit({"event": "plan", **plan.summary()})
-        try:
-            recover(plan)
-            ready_envs(plan, reporter)
-            for sp in plan.stages:
-                if sp.action != RUN:
-                    event: dict[str, Any] = {"event": "stage_finished", "stage": sp.name,
-                             "status": "cached" if sp.action == CACHED else "skipped",
-                             "reason": "; ".join(sp.reasons)}
-                    if sp.action == CACHED and sp.entry:
-                        event["artifact"] = sp.entry.get("artifact")
-                    reporter.emit(event)
-                    continue
-                run_stage(plan, sp, reporter, started, keep_serving)
-        except (StageFailed, envs.EnvBuildError):
-            status, code = "failed", EXIT_STAGE_FAILED
-            raise
-        except KeyboardInterrupt:
-            status, code = "interrupted", EXIT_INTERRUPTED
-            raise
-        finally:
-            for pid in started:
-                if services.stop(pid):
-                    reporter.emit({"event": "env", "message": f"stopped server (pid {pid})"})
-            reporter.emit({"event": "run_finished", "status": status, "exit_code": code,
-                           "seconds": round(time.monotonic() - t_start, 3)})
-    return code
+    try:
+        recover(plan)
+        ready_envs(plan, reporter)
+        for sp in plan.stages:
+            if sp.action != RUN:
+                event: dict[str, Any] = {"event": "stage_finished", "stage": sp.name,
+                                         "status": "cached" if sp.action == CACHED
+                                         else "skipped",
+                                         "reason": "; ".join(sp.reasons)}
+                if sp.action == CACHED and sp.entry:
+                    event["artifact"] = sp.entry.get("artifact")
+                reporter.emit(event)
+                continue
+            run_stage(plan, sp, reporter, started, keep_serving)
+    finally:
+        for pid in started:
+            if services.stop(pid):
+                reporter.emit({"event": "env", "message": f"stopped server (pid {pid})"})
 
 
 def recover(plan: Plan) -> None:
@@ -94,11 +79,11 @@ def ready_envs(plan: Plan, reporter: Reporter) -> None:
 def runtime_context(plan: Plan, sp: StagePlan) -> StageContext:
     """The context with the upstream artifacts as they are now in the state."""
     wd = plan.workdir
-    entries = wd.read_state()["stages"]
+    entries = wd.entries()
     base = context(plan.recipe, wd, sp, {s.name: s for s in plan.stages}, plan.device,
                    wd.tmp_out(sp.name))
     inputs = {f: [InputRef(stage=r.stage, produces=r.produces, path=r.path,
-                           artifact=(entries.get(r.stage) or {}).get("artifact"))
+                           artifact=artifacts.of_entry(entries.get(r.stage)) or None)
                   for r in refs] for f, refs in base.inputs.items()}
     return StageContext(**{**base.__dict__, "inputs": inputs})
 
@@ -120,7 +105,6 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
     reporter.emit({"event": "stage_started", "stage": sp.name, "kind": sp.kind,
                    "reasons": sp.reasons})
     env = sp.env
-    parse_line = getattr(kind, "parse_line", None)
     jobs: list[dict[str, Any]] = []     # Slurm jobs of this stage, for the state entry
     try:
         ctx = runtime_context(plan, sp)
@@ -140,10 +124,9 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
 
                 def on_line(line: str, _stage: str = sp.name) -> None:
                     reporter.emit({"event": "log", "stage": _stage, "line": line})
-                    if parse_line is not None:
-                        update = parse_line(line)
-                        if update:
-                            reporter.emit({"event": "progress", "stage": _stage, **update})
+                    update = kind.parse_line(line)
+                    if update:
+                        reporter.emit({"event": "progress", "stage": _stage, **update})
 
                 if on_slurm(kind, ctx):
                     job = _run_on_slurm(plan, sp, ctx, step, environ, log, on_line, reporter,
@@ -157,14 +140,14 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                 if result.returncode != 0:
                     raise StageFailed(sp.name, _failure_reason(step.name, result),
                                       result.tail[-15:], str(wd.log(sp.name)))
-            serve = getattr(kind, "serve", None)
-            if serve is not None:
-                _start_service(sp, ctx, serve, token, started, keep_serving, reporter)
-            artifact = kind.collect(ctx)
-        artifact = _finish_output(plan, sp, ctx, artifact)
+            if kind.serve is not None:
+                _start_service(sp, ctx, kind, token, started, keep_serving, reporter)
+            collected = kind.collect(ctx)
+        artifact = _finish_output(plan, sp, ctx, dict(collected))
         out = wd.publish(sp.name)
         artifact["path"] = str(out)
-        entry = {"fingerprint": sp.fingerprint, "components": sp.components,
+        entry = {"outcome": Outcome.FINISHED.value, "fingerprint": sp.fingerprint,
+                 "components": sp.components,
                  "artifact": artifact, "kind": sp.kind, "started": started_at,
                  "finished": _now(), "seconds": round(time.monotonic() - t0, 3),
                  "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps]}
@@ -195,30 +178,25 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
         raise
 
 
-def _start_service(sp: StagePlan, ctx: StageContext, serve: Any, token: str,
+def _start_service(sp: StagePlan, ctx: StageContext, kind: StageKind, token: str,
                    started: list[int] | None, keep_serving: bool, reporter: Reporter) -> None:
     """Start the stage's server and wait for it; it is stopped when the run ends unless the
-    stage says `keep: true` or the run has --keep-serving."""
-    spec = serve(ctx)
-    if on_slurm(registry.get_kind(sp.kind), ctx):
+    stage's options keep it (`keeps_serving`) or the run has --keep-serving."""
+    assert kind.serve is not None
+    spec = kind.serve(ctx)
+    if on_slurm(kind, ctx):
         slurm.serve_as_job(spec, ctx.resources, f"internpipe-{sp.name}-{token[:12]}",
                            ctx.work)
-    keep = keep_serving or bool(getattr(ctx.options, "keep", False))
-    if not keep:
-        spec.env = {**spec.env, proc.TOKEN_VAR: token}
-    log = ctx.work.parent / "server.log"
+    keep = keep_serving or kind.keeps_serving(ctx.options)
     reporter.emit({"event": "step_started", "stage": sp.name, "step": "serve",
                    "argv": spec.argv})
     try:
-        pid = services.start(spec, log, ctx.work / "server.pid", keep=keep)
+        pid = services.launch(spec, ctx.work, token, keep)
     except services.ServiceFailed as exc:
-        raise StageFailed(sp.name, exc.reason, exc.tail, str(log)) from None
+        raise StageFailed(sp.name, exc.reason, exc.tail,
+                          str(services.log_of(ctx.work))) from None
     if started is not None and not keep:
         started.append(pid)
-    state.write_json(ctx.work / "service.json",
-                     {"base_url": spec.base_url, "health_url": spec.health_url,
-                      "model": spec.model, "engine": spec.engine, "pid": pid,
-                      "log": str(log), "keep": keep})
     reporter.emit({"event": "env", "message": f"{sp.name}: serving at {spec.base_url} "
                                               f"(pid {pid})"})
 
@@ -277,11 +255,11 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
     tmp = ctx.out
     files = manifest(tmp)
     state.write_json(tmp / "manifest.json", files)
-    entries = plan.workdir.read_state()["stages"]
+    entries = plan.workdir.entries()
     parents = {f: [{"stage": r.stage,
                     "fingerprint": (entries.get(r.stage) or {}).get("fingerprint"),
-                    "artifact_fingerprint": ((entries.get(r.stage) or {}).get("artifact")
-                                             or {}).get("fingerprint")}
+                    "artifact_fingerprint": artifacts.of_entry(
+                        entries.get(r.stage)).get("fingerprint")}
                    for r in refs] for f, refs in ctx.inputs.items()}
     versions = {}
     if sp.env is not None:

@@ -1,6 +1,11 @@
-"""Long-running servers (the deploy stage): started detached in their own process group with
-a pidfile and a log, waited on until healthy, stopped by process group. Pure mechanics: what
-to run comes from the stage kind's `serve(ctx)`."""
+"""The whole life of a long-running server (a service stage such as deploy): started
+detached in its own process group with a pidfile and a log, waited on until healthy, asked
+whether it is serving, reused while it is, restarted only when something needs it, stopped
+by process group. What to run comes from the stage kind's `serve(ctx)`; the runner, the plan
+and the CLI all ask this module.
+
+Networking modules are imported when a server is probed, not with this module: `plan` and
+`validate` import it and must stay cheap."""
 
 from __future__ import annotations
 
@@ -10,13 +15,16 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from internpipe import proc
+from internpipe import proc, state
+from internpipe.artifacts import EndpointArtifact
+
+if TYPE_CHECKING:
+    from urllib.request import OpenerDirector
 
 
 @dataclass
@@ -72,15 +80,63 @@ def alive(pid: int | None) -> bool:
         return True
 
 
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+_direct: OpenerDirector | None = None
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
+    global _direct
+    import urllib.error
+    import urllib.request
+
+    if _direct is None:
+        _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
     try:
-        with _DIRECT.open(url, timeout=timeout) as response:
+        with _direct.open(url, timeout=timeout) as response:
             return bool(200 <= response.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def is_serving(endpoint: EndpointArtifact | dict[str, Any]) -> bool:
+    """The endpoint's server process is alive and answers its health URL."""
+    pid = endpoint.get("pid")
+    return bool(pid) and alive(int(str(pid))) and healthy(str(endpoint.get("health_url")))
+
+
+def restart_needed(wanted: bool, kept: bool, used_by_a_stage_that_runs: bool) -> bool:
+    """A stopped server is started again only when a stage that will run uses it, the
+    command asks for it (deploy, agent chat), or the recipe asks to keep it up: a re-run of a
+    finished recipe starts nothing."""
+    return wanted or kept or used_by_a_stage_that_runs
+
+
+def record(work: Path, spec: ServiceSpec, pid: int, log: Path, keep: bool) -> None:
+    """What the stage's collect() and later commands read about the running server."""
+    state.write_json(work / "service.json",
+                     {"base_url": spec.base_url, "health_url": spec.health_url,
+                      "model": spec.model, "engine": spec.engine, "pid": pid,
+                      "log": str(log), "keep": keep})
+
+
+def launch(spec: ServiceSpec, work: Path, token: str, keep: bool) -> int:
+    """Start a stage's server detached and wait until it is healthy; the pid. It is recorded
+    in work/service.json. Unless `keep`, it carries the run's token, so the next run sweeps
+    it if this one is SIGKILLed, and dies with internpipe."""
+    if not keep:
+        spec.env = {**spec.env, proc.TOKEN_VAR: token}
+    log = log_of(work)
+    pid = start(spec, log, work / "server.pid", keep=keep)
+    record(work, spec, pid, log, keep)
+    return pid
+
+
+def log_of(work: Path) -> Path:
+    return work.parent / "server.log"
+
+
+def read_record(work: Path) -> dict[str, Any]:
+    value = state.read_json(work / "service.json", {})
+    return value if isinstance(value, dict) else {}
 
 
 def _tail(log: Path, n: int = 20) -> list[str]:

@@ -8,6 +8,7 @@ Layout of `.internpipe/<recipe name>/`:
     stages/<stage>/.out.tmp/  the output being built
     stages/<stage>/work/  survives re-runs: generated configs, checkpoints
     stages/<stage>/log.txt, RUNNING (marker of a stage in progress: run token, pid)
+    stages/<stage>/FAILED (why its last run failed; removed by the next success)
 """
 
 from __future__ import annotations
@@ -22,12 +23,32 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from internpipe.errors import UserError
 
 STATE_VERSION = 1
+
+
+class Outcome(StrEnum):
+    """How a stage's last run ended, as the work dir records it."""
+
+    FINISHED = "finished"        # a state entry (written last, after the output is in place)
+    FAILED = "failed"            # a FAILED file with the reason
+    INTERRUPTED = "interrupted"  # a RUNNING marker left by a run that is gone
+
+
+class StageStatus(StrEnum):
+    """A stage as `status`, `plan` and the report show it: data, apart from the reasons."""
+
+    DONE = "done"                # finished and up to date
+    STALE = "stale"              # finished, but out of date or its output is gone
+    NEVER_RUN = "never run"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    NOT_SERVING = "not serving"  # a service stage, up to date, whose server is down
 
 
 def read_json(path: Path, default: Any) -> Any:
@@ -96,12 +117,31 @@ class WorkDir:
         data = read_json(self.state_file, {})
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             return {"version": STATE_VERSION, "stages": {}}
-        data.setdefault("stages", {})
+        if not isinstance(data.get("stages"), dict):
+            data["stages"] = {}   # a damaged file: every stage counts as never run
         return data
 
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """Every finished stage's entry (malformed ones left out)."""
+        stages = self.read_state()["stages"]
+        return {k: v for k, v in stages.items() if isinstance(v, dict)}
+
     def entry(self, stage: str) -> dict[str, Any] | None:
-        entry = self.read_state()["stages"].get(stage)
-        return entry if isinstance(entry, dict) else None
+        return self.entries().get(stage)
+
+    def failure(self, stage: str) -> str | None:
+        """Why the stage's last run failed, if it did (and has not succeeded since)."""
+        try:
+            return (self.stage_dir(stage) / "FAILED").read_text(errors="replace").strip()
+        except OSError:
+            return None
+
+    def last_outcome(self, stage: str) -> Outcome | None:
+        if self.marker(stage).exists():
+            return Outcome.INTERRUPTED
+        if (self.stage_dir(stage) / "FAILED").exists():
+            return Outcome.FAILED
+        return Outcome.FINISHED if self.entry(stage) is not None else None
 
     def write_entry(self, stage: str, entry: dict[str, Any]) -> None:
         # Only the run holding the lock writes, so read-modify-replace is safe.

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import cli, write
-from internpipe.stages.agent import chat_url
+from internpipe.stages.agent.stage import chat_url
 
 
 def recipe(tmp: Path, body: str) -> Path:

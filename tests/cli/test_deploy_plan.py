@@ -10,7 +10,7 @@ import pytest
 
 from conftest import TINY_MODEL, cli, write
 from internpipe.stages import InputRef, StageContext
-from internpipe.stages.deploy import Options, lmdeploy_argv, transformers_argv
+from internpipe.stages.deploy.stage import Options, lmdeploy_argv, transformers_argv
 
 
 def recipe(d: Path, deploy: str) -> Path:
@@ -86,7 +86,7 @@ def test_the_server_runs_in_the_users_own_environment(tmp_path: Path) -> None:
     from internpipe import recipe as recipe_mod
     from internpipe.fingerprint import HashCache
     from internpipe.plan import context, make_plan
-    from internpipe.stages import deploy
+    from internpipe.stages.deploy import stage as deploy
 
     own = tmp_path / "own-env" / "bin" / "python"
     path = recipe(tmp_path, "    port: auto\n")

@@ -105,11 +105,11 @@ def test_plan_generates_a_literal_config_and_the_opencompass_command(tmp_path: P
     # The config the run will write, rendered the same way: literal values and classes.
     from internpipe import recipe as recipe_mod
     from internpipe.plan import make_plan
-    from internpipe.stages import evaluate
+    from internpipe.stages.evaluate import config as evaluate
 
     rec = recipe_mod.load(r, [])
     plan = make_plan(rec, lambda p: "h", "cpu")
-    text = plan.stages[1].steps[0].files["config.py"]
+    text = plan.stages[1].steps_preview[0].files["config.py"]
     tree = ast.parse(text)
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                 for a in n.names}

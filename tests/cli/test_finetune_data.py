@@ -93,5 +93,5 @@ def test_multi_gpu_uses_xtuner_variables(tmp_path: Path) -> None:
     loaded = recipe_mod.load(r)
     loaded.stages["finetune"].options.method = "lora"  # type: ignore[attr-defined]
     plan = make_plan(loaded, HashCache(tmp_path / "h.json").path_hash, "cuda")
-    train = next(s for s in plan.stages[1].steps if s.name == "train")
+    train = next(s for s in plan.stages[1].steps_preview if s.name == "train")
     assert train.env == {"NPROC_PER_NODE": "4", "NNODES": "1"}

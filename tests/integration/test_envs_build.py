@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli, popen
-from internpipe import envs
+from internpipe import envlist, envs
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def test_every_cpu_env_builds_and_passes_its_probe(built: dict, tool: str) -> No
     if "torch" in marker["versions"]:
         assert marker["versions"]["torch"].endswith("+cpu")
     print(f"{tool}: ready in {seconds:.1f}s (build {marker['build_seconds']}s), "
-          f"{envs.disk_usage(env.path) / 2**20:.0f} MB")
+          f"{envlist.disk_usage(env.path) / 2**20:.0f} MB")
 
 
 def test_env_cli_list_path_doctor(built: dict) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, TINY_MODEL, cli, write
 from internpipe import envs
-from internpipe.stages.quantize import LAUNCH, Drift, drift_violations
+from internpipe.stages.quantize.stage import CHECKS, Drift, drift_violations
 
 pytestmark = pytest.mark.integration
 CALIB = ROOT / "recipes" / "data" / "assistant.jsonl"
@@ -108,7 +108,7 @@ def test_a_corrupted_quantized_model_is_caught(quantized: Path, tmp_path: Path) 
         "save_file(t, sys.argv[1], metadata={'format': 'pt'})\n")
     subprocess.run([str(env.python), "-c", corrupt, str(bad / "model.safetensors")],
                    check=True, env=envs.step_environ(env))
-    subprocess.run([str(env.python), str(LAUNCH), "drift", str(TINY_MODEL), str(bad),
+    subprocess.run([str(env.python), str(CHECKS), "drift", str(TINY_MODEL), str(bad),
                     str(tmp_path / "drift.json")], check=True, env=envs.step_environ(env),
                    capture_output=True)
     report = json.loads((tmp_path / "drift.json").read_text())

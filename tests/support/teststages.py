@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from internpipe import stages
 from internpipe.errors import StageFailed
-from internpipe.stages import MODEL, InputSpec, StageContext, Step
+from internpipe.stages import MODEL, InputSpec, StageContext, Step, base
 
 PY = sys.executable
 
@@ -44,6 +44,9 @@ def _check_data(ctx: StageContext) -> dict[str, Any]:
 
 
 class _Kind:
+    """A kind as one object; every member of the contract is set, optional ones from
+    stages.base like the real kinds."""
+
     def __init__(self, name: str, options: type[BaseModel], plan: Any,
                  inputs: tuple[InputSpec, ...] = (), local_files: Any = _no_files,
                  collect: Any = _check_data) -> None:
@@ -51,9 +54,17 @@ class _Kind:
         self.PRODUCES = MODEL
         self.Options = options
         self.INPUTS = inputs
+        self.VERSION = base.VERSION
+        self.NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
+        self.SERVICE = base.SERVICE
+        self.SLURM_NATIVE = base.SLURM_NATIVE
+        self.serve = base.serve
         self.tool = _no_tool
         self.local_files = local_files
         self.plan = plan
+        self.notes = base.no_notes
+        self.parse_line = base.no_progress
+        self.keeps_serving = base.never_keeps_serving
         self.collect = collect
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_HOME
-from internpipe import envs
+from internpipe import devices, envlist, envs, indexes
 from internpipe.errors import UserError
 
 
@@ -17,7 +17,7 @@ def test_unit_tests_never_use_the_shared_home() -> None:
 
 
 @pytest.mark.parametrize("tool", list(envs.tool_table()))
-@pytest.mark.parametrize("flavour", envs.FLAVOURS)
+@pytest.mark.parametrize("flavour", devices.FLAVOURS)
 def test_every_tool_has_pinned_specs(tool: str, flavour: str) -> None:
     spec = envs.spec(tool, flavour)
     assert len(spec.id) == 12
@@ -58,22 +58,22 @@ def test_env_lives_under_home_keyed_by_id() -> None:
 
 
 def test_device_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert envs.resolve_device("cpu") == "cpu"
-    assert envs.resolve_device("cuda") == "cuda"
-    monkeypatch.setattr(envs, "nvidia_driver", lambda: None)
-    assert envs.resolve_device("auto") == "cpu"
-    monkeypatch.setattr(envs, "nvidia_driver", lambda: "NVRM version: 550")
-    assert envs.resolve_device("auto") == "cuda"
+    assert devices.resolve_device("cpu") == "cpu"
+    assert devices.resolve_device("cuda") == "cuda"
+    monkeypatch.setattr(devices, "nvidia_driver", lambda: None)
+    assert devices.resolve_device("auto") == "cpu"
+    monkeypatch.setattr(devices, "nvidia_driver", lambda: "NVRM version: 550")
+    assert devices.resolve_device("auto") == "cuda"
     with pytest.raises(UserError):
-        envs.resolve_device("tpu")
+        devices.resolve_device("tpu")
 
 
 def _isolate_pip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, conf: str) -> None:
-    for var in [*envs.UV_INDEX_VARS, "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
+    for var in [*indexes.UV_INDEX_VARS, "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
                 "PIP_NO_INDEX", "VIRTUAL_ENV", "XDG_CONFIG_HOME"]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(envs, "Path", _RootedPath(tmp_path))
+    monkeypatch.setattr(indexes, "Path", _RootedPath(tmp_path))
     cfg = tmp_path / "pip.conf"
     cfg.write_text(conf)
     monkeypatch.setenv("PIP_CONFIG_FILE", str(cfg))
@@ -96,7 +96,7 @@ class _RootedPath:
 def test_pip_config_is_handed_to_uv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _isolate_pip(monkeypatch, tmp_path, "[global]\nindex-url = https://mirror.example/simple\n"
                  "extra-index-url = file:///a file:///b\n[install]\nfind-links = /wheels\n")
-    args, said = envs.index_settings()
+    args, said = indexes.index_settings()
     assert args == ["--index-url", "https://mirror.example/simple",
                     "--extra-index-url", "file:///a", "--extra-index-url", "file:///b",
                     "--find-links", "/wheels", "--index-strategy", "unsafe-best-match"]
@@ -106,19 +106,20 @@ def test_pip_config_is_handed_to_uv(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_pip_env_vars_win(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _isolate_pip(monkeypatch, tmp_path, "[global]\nfind-links = /a\n")
     monkeypatch.setenv("PIP_FIND_LINKS", "/b")
-    assert envs.index_settings()[0][:2] == ["--find-links", "/b"]
+    assert indexes.index_settings()[0][:2] == ["--find-links", "/b"]
 
 
 def test_uv_settings_pass_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _isolate_pip(monkeypatch, tmp_path, "[global]\nindex-url = https://mirror.example/simple\n")
     monkeypatch.setenv("UV_INDEX_URL", "https://uv.example/simple")
-    args, said = envs.index_settings()
+    args, said = indexes.index_settings()
     assert args == [] and "UV_INDEX_URL" in said
 
 
 def test_no_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _isolate_pip(monkeypatch, tmp_path, "")
-    assert envs.index_settings() == ([], "uv's default index (no uv or pip index settings found)")
+    assert indexes.index_settings() == (
+        [], "uv's default index (no uv or pip index settings found)")
 
 
 def test_step_environ_is_clean(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,8 +173,22 @@ def test_listing_and_removal() -> None:
     _fake_built(env)
     old = envs.envs_root() / "hfhub-cpu-000000000000"
     old.mkdir(parents=True)
-    rows = {r["id"]: r for r in envs.installed()}
+    rows = {r["id"]: r for r in envlist.installed()}
     assert rows[env.id]["state"] == "ready" and rows[env.id]["current"]
     assert rows["000000000000"]["state"] == "half-built" and not rows["000000000000"]["current"]
-    envs.remove([old])
+    envlist.remove([old])
     assert not old.exists()
+
+
+def test_importing_envs_is_cheap() -> None:
+    """validate and plan import envs: it must not drag in ctypes or the network stack.
+    (urllib.parse is allowed: pathlib itself imports it on Python 3.11.)"""
+    import subprocess
+    import sys
+
+    code = ("import sys, internpipe.envs, internpipe.proc\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('ctypes', 'http', 'ssl') or m == 'urllib.request')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == []

@@ -39,7 +39,7 @@ def test_fresh_plan_runs_everything(tmp_path: Path) -> None:
     r, cache = setup(tmp_path)
     plan = make_plan(r, cache.path_hash, "cpu")
     assert actions(plan) == {n: ("run", ["never run"]) for n in ("src", "up", "up2")}
-    assert plan.stages[1].steps[0].argv[-1] == "!"
+    assert plan.stages[1].steps_preview[0].argv[-1] == "!"
 
 
 def test_finished_plan_is_cached(tmp_path: Path) -> None:

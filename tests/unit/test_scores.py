@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from internpipe import ocdatasets, scores
+from internpipe import scores
+from internpipe.stages.evaluate import datasets as ocdatasets
 
 SUMMARY = [["dataset", "version", "metric", "mode", "base", "tuned"],
            ["qa", "359d58", "rouge1", "gen", "10.00", "42.50"],

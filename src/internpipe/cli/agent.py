@@ -7,42 +7,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe import pipeline
+from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
     SetOpt,
     console,
-    execute_recipe,
     guard,
-    load_recipe,
     run_from_arguments,
+    run_recipe,
     sigterm_as_interrupt,
 )
 
 if TYPE_CHECKING:
-    from internpipe.recipe import Recipe
-
-
-def _agent_stage(r: Recipe, path: Path) -> str:
-    from internpipe.errors import UserError
-
-    stage = next((n for n in reversed(r.order) if r.stages[n].kind == "agent"), None)
-    if stage is None:
-        raise UserError(f"{path}: the recipe has no agent stage")
-    return stage
-
-
-def _serving(art: dict[str, Any]) -> bool:
-    from internpipe import services
-
-    return bool(art.get("pid")) and services.alive(art["pid"]) and \
-        services.healthy(str(art.get("health_url")))
+    pass
 
 
 def _chat(spec: dict[str, Any], python: Path, env: Any, work: Path) -> int:
     """The worker's REPL on this terminal (stdin/stdout inherited)."""
     from internpipe import envs
-    from internpipe.stages import agent
+    from internpipe.stages.agent import stage as agent
 
     work.mkdir(parents=True, exist_ok=True)
     (work / "chat-spec.json").write_text(json.dumps(spec, indent=1))
@@ -55,44 +39,45 @@ def _chat(spec: dict[str, Any], python: Path, env: Any, work: Path) -> int:
         return 130
 
 
+def _chat_env(device: str | None, interpreters: dict[str, str] | None = None) -> Any:
+    from internpipe import devices, envs
+
+    return envs.ensure("agent", devices.resolve_device(device or "auto"), interpreters,
+                       progress=lambda m: console(stderr=True).print(m))
+
+
 def _chat_recipe(path: Path, overrides: list[str] | None, device: str | None) -> int:
-    from internpipe import envs, services
-    from internpipe.plan import Selection
-    from internpipe.stages import agent
+    """Chat with a recipe's agent: its deploy stage brought up for the chat (and stopped
+    after, if this started it), or its external `url:`."""
+    from internpipe.errors import UserError
+    from internpipe.progress import make_reporter
+    from internpipe.stages.agent import stage as agent
     from internpipe.state import WorkDir
 
-    r = load_recipe(path, overrides)
-    stage = _agent_stage(r, path)
-    opts: Any = r.stages[stage].options
-    wd = WorkDir(r.workdir)
-    started: int | None = None
+    r = pipeline.load(path, overrides)
+    stage = pipeline.need_stage_of_kind(r, "agent")
+    opts = r.stages[stage].options
+    assert isinstance(opts, agent.Options)
+    work = WorkDir(r.workdir).work(stage) / "chat"
     if opts.url:
-        target = (opts.url, str(opts.model_name or ""), opts.api_key_env, None)
         if not opts.model_name:
-            from internpipe.errors import UserError
-
             raise UserError(f"stage {stage!r}: `url:` needs `model_name:`")
-    else:
-        deploy = r.stages[stage].inputs["endpoint"][0]
-        before = ((wd.read_state()["stages"].get(deploy) or {}).get("artifact") or {})
-        was_up = _serving(before)
-        code = execute_recipe(r, device, Selection(until=deploy, serve=(deploy,)), False,
-                              keep_serving=True)
-        if code != 0:
-            return code
-        art = (wd.read_state()["stages"].get(deploy) or {}).get("artifact") or {}
-        keep = bool(getattr(r.stages[deploy].options, "keep", False))
-        if not was_up and not keep:
-            started = int(art["pid"])
-        target = (art["base_url"], art["model"], art.get("api_key_env"), art.get("engine"))
+        spec = agent.make_spec(opts, opts.url, opts.model_name, opts.api_key_env, None)
+        env = _chat_env(device or r.device, r.tools)
+        return _chat(spec, env.python, env, work)
+    deploy = r.stages[stage].inputs["endpoint"][0]
+    reporter, closed = make_reporter(False), False
     try:
-        env = envs.ensure("agent", envs.resolve_device(device or r.device), r.tools,
-                          progress=lambda m: console(stderr=True).print(m))
-        spec = agent.make_spec(opts, *target)
-        return _chat(spec, env.python, env, wd.work(stage) / "chat")
+        with pipeline.serving(r, deploy, device, reporter) as endpoint:
+            reporter.close()
+            closed = True
+            env = _chat_env(device or r.device, r.tools)
+            spec = agent.make_spec(opts, str(endpoint["base_url"]), str(endpoint["model"]),
+                                   endpoint.get("api_key_env"), endpoint.get("engine"))
+            return _chat(spec, env.python, env, work)
     finally:
-        if started:
-            services.stop(started)
+        if not closed:
+            reporter.close()
 
 
 def command(
@@ -152,13 +137,11 @@ def command(
             if not (endpoint and model_name):
                 raise UserError("internpipe agent chat needs a RECIPE, or --endpoint and "
                                 "--model-name")
-            from internpipe import envs
-            from internpipe.stages import agent
+            from internpipe.stages.agent import stage as agent
 
             opts = agent.Options(url=endpoint, model_name=model_name, tools=tool or [],
                                  agent=kind, max_turns=max_turns)
-            env = envs.ensure("agent", envs.resolve_device(device or "auto"),
-                              progress=lambda m: console(stderr=True).print(m))
+            env = _chat_env(device)
             spec = agent.make_spec(opts, endpoint, model_name, None, None)
             raise typer.Exit(_chat(spec, env.python, env,
                                    Path.cwd() / ".internpipe" / name / "chat"))
@@ -169,11 +152,9 @@ def command(
             if endpoint or query:
                 raise UserError("--endpoint and --query are for plain arguments; with a "
                                 "recipe, change the recipe or use --set")
-            r = load_recipe(path, set_)
-            from internpipe.plan import Selection
-
-            raise typer.Exit(execute_recipe(r, device, Selection(until=_agent_stage(r, path)),
-                                            json_mode))
+            r = pipeline.load(path, set_)
+            sel = pipeline.selection(until=pipeline.need_stage_of_kind(r, "agent"))
+            raise typer.Exit(run_recipe(r, device, sel, json_mode))
         if not (endpoint and model_name and query):
             raise UserError("without a recipe, name --endpoint, --model-name and at least one "
                             "--query")

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from internpipe.cli.common import DeviceOpt, JsonOpt, console, guard, load_recipe
+from internpipe import pipeline
+from internpipe.cli.shared import DeviceOpt, JsonOpt, console, guard
 
 WORKER = Path(__file__).resolve().parent.parent / "workers" / "load_test.py"
 
@@ -36,25 +37,21 @@ def command(
 
       internpipe bench http://127.0.0.1:23333/v1 --model assistant -c 16 -n 256
     """
-    from internpipe import envs, services
+    from internpipe import devices, envs, services
     from internpipe.errors import UserError
-    from internpipe.state import WorkDir
 
     with guard(json_mode):
         base_url = endpoint
         if not endpoint.startswith(("http://", "https://")):
-            r = load_recipe(Path(endpoint), None)
-            stage = next((n for n in reversed(r.order) if r.stages[n].kind == "deploy"), None)
-            art = ((WorkDir(r.workdir).read_state()["stages"].get(stage or "") or {})
-                   .get("artifact") or {})
-            if not (services.alive(art.get("pid")) and
-                    services.healthy(str(art.get("health_url")))):
+            r = pipeline.load(Path(endpoint), None)
+            art = pipeline.endpoint_of(r, pipeline.need_stage_of_kind(r, "deploy"))
+            if not services.is_serving(art):
                 raise UserError(f"{endpoint}: its deploy stage is not serving; start it with "
                                 f"internpipe deploy {endpoint} --detach")
             base_url, model = str(art["base_url"]), model or str(art["model"])
         if not model:
             raise UserError("--model is needed with a URL (the served model's name)")
-        env = envs.ensure("serve-cpu", envs.resolve_device(device or "auto"))
+        env = envs.ensure("serve-cpu", devices.resolve_device(device or "auto"))
         argv = [str(env.python), str(WORKER), base_url, model, "--concurrency",
                 str(concurrency), "--requests", str(requests), "--max-tokens", str(max_tokens)]
         if api_key_env:

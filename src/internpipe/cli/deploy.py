@@ -3,36 +3,37 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe import pipeline
+from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
     SetOpt,
     console,
-    execute_recipe,
     guard,
-    load_recipe,
     run_from_arguments,
+    run_recipe,
     sigterm_as_interrupt,
 )
+
+if TYPE_CHECKING:
+    from internpipe.artifacts import EndpointArtifact
 
 ACTIONS = ("status", "stop", "logs")
 
 
-def _deploy_entries(recipe_path: Path,
-                    overrides: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
-    from internpipe.errors import UserError
-    from internpipe.state import WorkDir
-
-    r = load_recipe(recipe_path, overrides)
+def _deploy_endpoints(recipe_path: Path, overrides: list[str] | None
+                      ) -> list[tuple[str, EndpointArtifact]]:
+    r = pipeline.load(recipe_path, overrides)
     names = [n for n in r.order if r.stages[n].kind == "deploy"]
     if not names:
+        from internpipe.errors import UserError
+
         raise UserError(f"{recipe_path}: the recipe has no deploy stage")
-    entries = WorkDir(r.workdir).read_state()["stages"]
-    return [(n, entries.get(n) or {}) for n in names]
+    return [(n, pipeline.endpoint_of(r, n)) for n in names]
 
 
 def _action(action: str, recipe: Path, overrides: list[str] | None, lines: int,
@@ -40,17 +41,16 @@ def _action(action: str, recipe: Path, overrides: list[str] | None, lines: int,
     from internpipe import services
 
     rows: list[dict[str, Any]] = []
-    for name, entry in _deploy_entries(recipe, overrides):
-        art = entry.get("artifact") or {}
+    for name, art in _deploy_endpoints(recipe, overrides):
         pid = art.get("pid")
-        up = services.alive(pid) and services.healthy(str(art.get("health_url")))
-        row = {"stage": name, "serving": up, "base_url": art.get("base_url"),
-               "model": art.get("model"), "engine": art.get("engine"), "pid": pid,
-               "log": art.get("log")}
+        up = services.is_serving(art)
+        row: dict[str, Any] = {"stage": name, "serving": up, "base_url": art.get("base_url"),
+                               "model": art.get("model"), "engine": art.get("engine"),
+                               "pid": pid, "log": art.get("log")}
         if action == "stop":
             row["stopped"] = services.stop(int(pid)) if pid else False
         if action == "logs" and art.get("log"):
-            text = Path(art["log"]).read_text(errors="replace").splitlines()
+            text = Path(str(art["log"])).read_text(errors="replace").splitlines()
             row["lines"] = text[-lines:]
         rows.append(row)
     if json_mode:
@@ -103,7 +103,6 @@ def command(
     """
     from internpipe import services
     from internpipe.errors import UserError
-    from internpipe.state import WorkDir
 
     sigterm_as_interrupt()
     with guard(json_mode):
@@ -116,27 +115,21 @@ def command(
             raise UserError("one target: a recipe, or a model folder")
         path = Path(target)
         if path.suffix in (".yaml", ".yml") and path.is_file():
-            r = load_recipe(path, set_)
-            stage = next((n for n in reversed(r.order) if r.stages[n].kind == "deploy"), None)
-            if stage is None:
-                raise UserError(f"{path}: the recipe has no deploy stage")
-            from internpipe.plan import Selection
-
-            code = execute_recipe(r, device, Selection(until=stage, serve=(stage,)),
-                                  json_mode, keep_serving=True)
+            r = pipeline.load(path, set_)
+            stage = pipeline.need_stage_of_kind(r, "deploy")
+            code = run_recipe(r, device, pipeline.selection(until=stage, serve=(stage,)),
+                              json_mode, keep_serving=True)
         else:
             options: dict[str, Any] = {"engine": engine,
                                        "port": port if port == "auto" else int(port)}
-            from internpipe.plan import Selection
-
             stage = "deploy"
             r, code = run_from_arguments("deploy", "deploy", {"download": {"source": target},
                                                               "deploy": options},
                                          set_, device, json_mode, keep_serving=True,
-                                         sel=Selection(serve=(stage,)))
+                                         sel=pipeline.selection(serve=(stage,)))
         if code != 0:
             raise typer.Exit(code)
-        art = (WorkDir(r.workdir).read_state()["stages"].get(stage) or {}).get("artifact") or {}
+        art = pipeline.endpoint_of(r, stage)
         pid = int(art.get("pid") or 0)
         if json_mode:
             print(json.dumps({"event": "serving", "stage": stage, **art}), flush=True)

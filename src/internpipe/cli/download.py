@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
     guard,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from internpipe.cli.common import JsonOpt, console, guard
+from internpipe.cli.shared import JsonOpt, console, guard
 
 app = typer.Typer(help="Tool environments: one pinned virtual environment per upstream tool.",
                   no_args_is_help=True, rich_markup_mode="markdown")
@@ -21,7 +21,7 @@ FlavourOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda: wh
 
 
 def _flavour(device: str) -> str:
-    from internpipe.envs import resolve_device
+    from internpipe.devices import resolve_device
 
     return resolve_device(device)
 
@@ -47,12 +47,12 @@ def _size(n: int) -> str:
 def list_(json_mode: JsonOpt = False) -> None:
     """List every environment under INTERNPIPE_HOME (current and old): tool, flavour, id,
     state, size on disk, versions."""
-    from internpipe import envs
+    from internpipe import envlist, envs
 
     with guard(json_mode):
-        rows = envs.installed()
+        rows = envlist.installed()
         for row in rows:
-            row["bytes"] = envs.disk_usage(Path(row["path"]))
+            row["bytes"] = envlist.disk_usage(Path(row["path"]))
     if json_mode:
         print(json.dumps({"event": "envs", "home": str(envs.home()), "envs": rows}))
         return
@@ -116,12 +116,12 @@ def doctor(device: FlavourOpt = "auto", json_mode: JsonOpt = False) -> None:
     in use, each env's health (imports its tool), free disk. Exit 1 if an env is broken."""
     import subprocess
 
-    from internpipe import envs
+    from internpipe import devices, envs, indexes
 
     with guard(json_mode):
         flavour = _flavour(device)
         report: dict[str, object] = {}
-        report["driver"] = envs.nvidia_driver() or "none (cpu flavour)"
+        report["driver"] = devices.nvidia_driver() or "none (cpu flavour)"
         report["flavour"] = flavour
         try:
             uv = envs.uv_binary()
@@ -129,7 +129,7 @@ def doctor(device: FlavourOpt = "auto", json_mode: JsonOpt = False) -> None:
                                           text=True).stdout.strip()
         except Exception as exc:
             report["uv"] = f"not usable: {exc}"
-        report["index"] = envs.index_settings()[1]
+        report["index"] = indexes.index_settings()[1]
         report["home"] = str(envs.home())
         root = envs.home()
         root.mkdir(parents=True, exist_ok=True)
@@ -181,16 +181,16 @@ def remove(
 
       internpipe env remove xtuner
     """
-    from internpipe import envs
+    from internpipe import envlist
     from internpipe.errors import UserError
 
     with guard():
         if not (tools or all_ or old):
             raise UserError("name tools to remove, or pass --old or --all")
         names = set(_tools(tools)) if tools else None
-        rows = [r for r in envs.installed()
+        rows = [r for r in envlist.installed()
                 if (all_ or names is None or r["tool"] in names) and (not old or not r["current"])]
-        envs.remove([Path(r["path"]) for r in rows])
+        envlist.remove([Path(r["path"]) for r in rows])
     out = console()
     for r in rows:
         out.print(f"removed {r['tool']}-{r['flavour']}-{r['id']}")

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe import pipeline
+from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
     SetOpt,
-    execute_recipe,
     guard,
-    load_recipe,
     run_from_arguments,
+    run_recipe,
     sigterm_as_interrupt,
 )
 
@@ -106,14 +106,14 @@ def command(
             if dataset or endpoint:
                 raise UserError("--dataset and --endpoint are for plain arguments; with a "
                                 "recipe, change the recipe or use --set")
-            r = load_recipe(Path(items[0]), set_)
+            r = pipeline.load(Path(items[0]), set_)
             stage = next((n for n in reversed(r.order) if r.stages[n].kind == "evaluate"),
                          None)
             if stage is None:
                 raise UserError(f"{items[0]}: the recipe has no evaluate stage")
             from internpipe.plan import Selection
 
-            raise typer.Exit(execute_recipe(r, device, Selection(until=stage), json_mode))
+            raise typer.Exit(run_recipe(r, device, Selection(until=stage), json_mode))
         if not dataset:
             raise UserError("name at least one --dataset (a .jsonl/.csv file or an OpenCompass "
                             "dataset config name)")

@@ -5,7 +5,8 @@ import shlex
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe import pipeline
+from internpipe.cli.shared import (
     DeviceOpt,
     ForceOpt,
     FromOpt,
@@ -14,11 +15,8 @@ from internpipe.cli.common import (
     RecipeArg,
     SetOpt,
     UntilOpt,
-    build_plan,
     console,
     guard,
-    load_recipe,
-    selection,
 )
 
 ACTION_STYLE = {"run": "bold yellow", "cached": "green", "skip": "dim"}
@@ -43,8 +41,8 @@ def command(
       internpipe plan recipe.yaml --set stages.finetune.epochs=3 --json
     """
     with guard(json_mode):
-        r = load_recipe(recipe, set_)
-        plan = build_plan(r, device, selection(start, until, only, force))
+        r = pipeline.load(recipe, set_)
+        plan = pipeline.plan(r, device, pipeline.selection(start, until, only, force))
         summary = plan.summary()
     if json_mode:
         print(json.dumps({"event": "plan", **summary}, default=str))
@@ -63,7 +61,7 @@ def command(
     for e in summary["envs"]:
         out.print(f"env {e['tool']}: {e['env']} ({e['state']})")
     for s in plan.to_run():
-        for step in s.steps:
+        for step in s.steps_preview:
             where = f" [dim](in env {s.env.name})[/]" if s.env and step.tool else ""
             out.print(f"[bold]{s.name}[/] {step.name}{where}:", markup=True)
             out.print("  $ " + shlex.join(step.argv), markup=False)

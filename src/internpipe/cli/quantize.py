@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
     SetOpt,

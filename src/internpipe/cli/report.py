@@ -6,15 +6,14 @@ from typing import Annotated
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe import pipeline
+from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
     RecipeArg,
     SetOpt,
-    build_plan,
     console,
     guard,
-    load_recipe,
 )
 
 
@@ -40,8 +39,8 @@ def command(
     from internpipe import report
 
     with guard(json_mode):
-        r = load_recipe(recipe, set_)
-        plan = build_plan(r, device, with_steps=False)
+        r = pipeline.load(recipe, set_)
+        plan = pipeline.plan(r, device, with_steps=False)
         page, data = report.write(plan, out or plan.workdir.root / "report")
     if json_mode:
         print(json.dumps({"event": "report", "html": str(page), "json": str(data)}))

@@ -4,7 +4,8 @@ from typing import Annotated
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe import pipeline
+from internpipe.cli.shared import (
     DeviceOpt,
     ForceOpt,
     FromOpt,
@@ -13,10 +14,8 @@ from internpipe.cli.common import (
     RecipeArg,
     SetOpt,
     UntilOpt,
-    execute_recipe,
     guard,
-    load_recipe,
-    selection,
+    run_recipe,
     sigterm_as_interrupt,
 )
 
@@ -53,9 +52,9 @@ def command(
     """
     sigterm_as_interrupt()
     with guard(json_mode):
-        r = load_recipe(recipe, set_)
-        sel = selection(start, until, only, force)
+        r = pipeline.load(recipe, set_)
+        sel = pipeline.selection(start, until, only, force)
         sel.check(r.order)   # refuse a bad selection before waiting for the lock
-        code = execute_recipe(r, device, sel, json_mode, wait=wait,
+        code = run_recipe(r, device, sel, json_mode, wait=wait,
                               keep_serving=keep_serving, verbose=verbose)
     raise typer.Exit(code)

@@ -5,28 +5,15 @@ from typing import Any
 
 import typer
 
-from internpipe.cli.common import (
+from internpipe import pipeline
+from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
     RecipeArg,
     SetOpt,
-    build_plan,
     console,
     guard,
-    load_recipe,
 )
-
-
-def _state(s: object) -> str:
-    from internpipe.plan import CACHED, StagePlan
-
-    assert isinstance(s, StagePlan)
-    if s.action == CACHED:
-        return "done"
-    if s.entry is None:
-        return "interrupted" if "interrupted last time" in s.reasons else (
-            "failed" if any(r.startswith("failed") for r in s.reasons) else "never run")
-    return "stale"
 
 
 def _jobs(wd: Any, stage: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -54,14 +41,16 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
 
       internpipe status recipes/demo-cpu.yaml
     """
+    from internpipe.state import StageStatus
+
     with guard(json_mode):
-        r = load_recipe(recipe, set_)
-        plan = build_plan(r, device, with_steps=False)
+        r = pipeline.load(recipe, set_)
+        plan = pipeline.plan(r, device, with_steps=False)
     rows: list[dict[str, Any]] = []
     for s in plan.stages:
         entry = s.entry or {}
-        rows.append({"stage": s.name, "kind": s.kind, "state": _state(s),
-                     "reasons": s.reasons if _state(s) != "done" else [],
+        rows.append({"stage": s.name, "kind": s.kind, "state": s.status.value,
+                     "reasons": s.reasons if s.status != StageStatus.DONE else [],
                      "fingerprint": s.fingerprint, "finished": entry.get("finished"),
                      "seconds": entry.get("seconds"), "artifact": entry.get("artifact"),
                      "slurm_jobs": _jobs(plan.workdir, s.name, entry)})
@@ -74,13 +63,14 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
     table = Table(show_edge=False, pad_edge=False)
     for col in ("stage", "state", "fingerprint", "finished", "took", "artifact / why"):
         table.add_column(col)
-    styles = {"done": "green", "stale": "yellow", "never run": "dim", "failed": "red",
-              "interrupted": "yellow"}
+    styles = {StageStatus.DONE: "green", StageStatus.STALE: "yellow",
+              StageStatus.NEVER_RUN: "dim", StageStatus.FAILED: "red",
+              StageStatus.INTERRUPTED: "yellow", StageStatus.NOT_SERVING: "dim"}
     for row in rows:
         took = f"{row['seconds']:.1f}s" if row["seconds"] is not None else ""
         art = row["artifact"] or {}
         detail = art.get("path", "") if row["state"] == "done" else "; ".join(row["reasons"])
-        table.add_row(row["stage"], f"[{styles[row['state']]}]{row['state']}[/]",
+        table.add_row(row["stage"], f"[{styles[StageStatus(row['state'])]}]{row['state']}[/]",
                       row["fingerprint"][:12], row["finished"] or "", took, detail)
     out = console()
     out.print(f"[bold]{r.name}[/]  work dir {plan.workdir.root}")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from internpipe.cli.common import JsonOpt, SetOpt, console
+from internpipe.cli.shared import JsonOpt, SetOpt, console
 from internpipe.errors import EXIT_USAGE, UserError
 
 

@@ -1,28 +1,57 @@
-"""The stage protocol and the registry of stage kinds.
+"""The stage contract, the hand-off types and the registry of stage kinds.
 
-A stage kind is a module (see `StageKind`) named in `KINDS`; modules are imported only when a
-recipe uses them, so `internpipe --help` stays fast. Plugins (and the test suite) add kinds
-with `register()` from a module listed in the INTERNPIPE_PLUGINS environment variable.
+A stage kind is a folder `stages/<kind>/` with `options.py` (what a recipe may say: the
+declaration, cheap to import) and `stage.py` (the behaviour; see `StageKind`). Kinds are
+imported only when a recipe uses them, and `validate` imports only their options modules,
+so `internpipe --help` and `validate` stay fast. Plugins (and the test suite) add kinds with
+`register()` from a module listed in the INTERNPIPE_PLUGINS environment variable.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from pydantic import BaseModel
 
+from internpipe.artifacts import (
+    ENDPOINT,
+    MODEL,
+    SCORES,
+    TRANSCRIPTS,
+    Artifact,
+    EndpointArtifact,
+    ModelArtifact,
+    as_endpoint,
+    as_model,
+)
 from internpipe.errors import UserError
 
-# Artifact kinds a stage can produce; references are checked against them.
-MODEL = "model"
-ENDPOINT = "endpoint"
-SCORES = "scores"
-TRANSCRIPTS = "transcripts"
+if TYPE_CHECKING:
+    from internpipe.services import ServiceSpec
+
+__all__ = [
+    "ENDPOINT",
+    "MODEL",
+    "SCORES",
+    "TRANSCRIPTS",
+    "InputRef",
+    "InputSpec",
+    "StageContext",
+    "StageKind",
+    "Step",
+    "declaration",
+    "get_kind",
+    "kind_names",
+    "register",
+]
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,14 @@ class InputRef:
     produces: str
     path: Path
     artifact: dict[str, Any] | None = None
+
+    def model(self) -> ModelArtifact:
+        """The artifact of a model-producing stage ({} before it has run)."""
+        return as_model(self.artifact if self.produces == MODEL else None)
+
+    def endpoint(self) -> EndpointArtifact:
+        """The artifact of a deploy stage ({} before it has run)."""
+        return as_endpoint(self.artifact if self.produces == ENDPOINT else None)
 
 
 @dataclass
@@ -87,6 +124,13 @@ class StageContext:
     env: Any = None        # its tool environment (envs.Env), managed or the user's own
     fingerprint: str = ""  # the stage's fingerprint in this run
 
+    def options_as(self, model: type[OptionsT]) -> OptionsT:
+        """The stage's options as its own Options model (typed for mypy, checked here)."""
+        if not isinstance(self.options, model):
+            raise TypeError(f"stage {self.name!r}: options are {type(self.options).__name__},"
+                            f" not {model.__name__}")
+        return self.options
+
     def input(self, field_name: str) -> InputRef:
         refs = self.inputs.get(field_name) or []
         if not refs:
@@ -95,10 +139,36 @@ class StageContext:
 
 
 class StageKind(Protocol):
+    """The whole contract of a stage kind. Every member is assigned in the kind's module;
+    optional ones take their default from `stages.base` (tests/unit/test_contract.py walks
+    every registered kind and checks each member).
+
+    Declared in the kind's options module (imported by `validate` without the runtime):
+      KIND, PRODUCES, INPUTS, Options
+    Behaviour, in its stage module:
+      VERSION            bumped when the code changes what the stage produces (fingerprint)
+      NOT_FINGERPRINTED  options that change nothing in the output (e.g. a server's keep)
+      SERVICE            the stage leaves a server running (its artifact is an endpoint)
+      SLURM_NATIVE       the tool submits its own Slurm jobs: steps are not wrapped in sbatch
+      tool               the tool environment the steps run in (None: the host's PATH)
+      local_files        files the fingerprint hashes (data, a local model)
+      plan               the steps, with exact argv; may refuse with UserError
+      notes              extra lines for the plan beside the run/cached reasons
+      parse_line         a tool log line → a progress update, or None
+      serve              the server to start after the steps (SERVICE kinds), else None
+      keeps_serving      whether the options ask to leave the server up after the run
+      collect            check what the tool produced → the artifact for the next stage
+    """
+
     KIND: str
     PRODUCES: str
-    Options: type[BaseModel]
     INPUTS: tuple[InputSpec, ...]
+    Options: type[BaseModel]
+    VERSION: int
+    NOT_FINGERPRINTED: tuple[str, ...]
+    SERVICE: bool
+    SLURM_NATIVE: bool
+    serve: Callable[[StageContext], ServiceSpec] | None
 
     def tool(self, options: Any, device: str) -> str | None: ...
 
@@ -106,10 +176,32 @@ class StageKind(Protocol):
 
     def plan(self, ctx: StageContext) -> list[Step]: ...
 
-    def collect(self, ctx: StageContext) -> dict[str, Any]: ...
+    def notes(self, ctx: StageContext) -> list[str]: ...
+
+    def parse_line(self, line: str) -> dict[str, Any] | None: ...
+
+    def keeps_serving(self, options: Any) -> bool: ...
+
+    def collect(self, ctx: StageContext) -> Artifact: ...
 
 
-KINDS: dict[str, str | ModuleType] = {
+class Declaration(Protocol):
+    """The part of a kind that recipe validation needs (its options module)."""
+
+    KIND: str
+    PRODUCES: str
+    INPUTS: tuple[InputSpec, ...]
+    Options: type[BaseModel]
+
+
+# Members every kind module must assign (the contract test reads this list).
+MEMBERS = ("KIND", "PRODUCES", "INPUTS", "Options", "VERSION", "NOT_FINGERPRINTED",
+           "SERVICE", "SLURM_NATIVE", "serve", "tool", "local_files", "plan", "notes",
+           "parse_line", "keeps_serving", "collect")
+DECLARED = ("KIND", "PRODUCES", "INPUTS", "Options")
+
+
+KINDS: dict[str, str | ModuleType | object] = {
     "download": "internpipe.stages.download",
     "finetune": "internpipe.stages.finetune",
     "evaluate": "internpipe.stages.evaluate",
@@ -121,7 +213,9 @@ KINDS: dict[str, str | ModuleType] = {
 _plugins_loaded = False
 
 
-def register(kind: str, module: str | ModuleType) -> None:
+def register(kind: str, module: str | ModuleType | object) -> None:
+    """A kind from a package path (with options.py and stage.py) or from one object or
+    module that carries every member."""
     KINDS[kind] = module
 
 
@@ -142,8 +236,19 @@ def kind_names() -> list[str]:
     return list(KINDS)
 
 
-def get_kind(kind: str) -> StageKind:
+def declaration(kind: str) -> Declaration:
+    """What a recipe may say for the kind: its options module, without the runtime."""
     _load_plugins()
     entry = KINDS[kind]
-    module = importlib.import_module(entry) if isinstance(entry, str) else entry
-    return cast(StageKind, module)
+    if isinstance(entry, str):
+        return cast(Declaration, importlib.import_module(f"{entry}.options"))
+    return cast(Declaration, entry)
+
+
+def get_kind(kind: str) -> StageKind:
+    """The kind's whole behaviour (its stage module)."""
+    _load_plugins()
+    entry = KINDS[kind]
+    if isinstance(entry, str):
+        return cast(StageKind, importlib.import_module(f"{entry}.stage"))
+    return cast(StageKind, entry)

@@ -3,7 +3,7 @@
 Steps, all in the LMDeploy env (its CPU flavour where there is no CUDA):
   calib    a local calibration file staged where LMDeploy reads it offline (optional)
   quantize `lmdeploy lite auto_awq|smooth_quant MODEL --work-dir OUT --device D …`
-  drift    workers/quant_launch.py: per-layer weight error of the dequantized weights and
+  drift    workers/quant_checks.py: per-layer weight error of the dequantized weights and
            logits agreement on a few prompts, source vs quantized (weights simulated)
 """
 
@@ -12,65 +12,52 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
+from internpipe.artifacts import ModelArtifact
 from internpipe.errors import StageFailed, UserError
-from internpipe.stages import MODEL, InputSpec, StageContext, Step
-from internpipe.stages._common import Options as Base
-from internpipe.stages._common import resolve
+from internpipe.stages import StageContext, Step, base
+from internpipe.stages.base import WORKERS, resolve
+from internpipe.stages.quantize.options import (
+    INPUTS,
+    KIND,
+    NAMED_CALIB,
+    PRODUCES,
+    Drift,
+    Options,
+)
 
-KIND = "quantize"
-PRODUCES = MODEL
-INPUTS = (InputSpec("model", frozenset({MODEL})),)
-WORKERS = Path(__file__).resolve().parent.parent / "workers"
-LAUNCH = WORKERS / "quant_launch.py"
-# LMDeploy's named calibration sets (fetched from the hub: they need the network).
-NAMED_CALIB = ("wikitext2", "c4", "pileval", "gsm8k", "neuralmagic_calibration",
-               "open-platypus", "openwebtext")
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Drift", "Options"]
 
+VERSION = base.VERSION
+NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
+SERVICE = base.SERVICE
+SLURM_NATIVE = base.SLURM_NATIVE
+serve = base.serve
+parse_line = base.no_progress
+keeps_serving = base.never_keeps_serving
 
-class Drift(Base):
-    max_weight_error: float | None = Field(None, gt=0, description="fail above this mean "
-                                           "relative weight error")
-    min_top1_agreement: float | None = Field(None, ge=0, le=1, description="fail below this "
-                                             "top-1 agreement of the logits")
-    prompts: list[str] = Field(default_factory=list)
-
-
-class Options(Base):
-    model: str | None = None
-    method: Literal["awq", "smooth_quant"] = "awq"
-    w_bits: Literal[4, 8] = 4
-    group_size: int = Field(128, ge=1)
-    search_scale: bool = False
-    calib: str | None = Field(None, description="a named set (wikitext2, c4, …: needs the "
-                                                "network) or a local text/JSONL file")
-    samples: int = Field(128, ge=0, description="calibration samples; 0 = data-free (AWQ)")
-    seqlen: int = Field(2048, ge=1)
-    batch_size: int = Field(1, ge=1)
-    device: Literal["auto", "cuda", "cpu"] = "auto"
-    drift: Drift = Field(default_factory=Drift)
+# Stages calibration data and checks drift; run in the LMDeploy env.
+CHECKS = WORKERS / "quant_checks.py"
 
 
-def tool(options: Any, device: str) -> str | None:
+def tool(options: Options, device: str) -> str | None:
     return "lmdeploy"
 
 
-def _local_calib(options: Any, recipe_dir: Path) -> Path | None:
+def _local_calib(options: Options, recipe_dir: Path) -> Path | None:
     if options.calib is None or options.calib in NAMED_CALIB:
         return None
     return resolve(recipe_dir, options.calib)
 
 
-def local_files(options: Any, recipe_dir: Path) -> list[Path]:
+def local_files(options: Options, recipe_dir: Path) -> list[Path]:
     calib = _local_calib(options, recipe_dir)
     return [calib] if calib else []
 
 
 def _check(ctx: StageContext) -> None:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     device = ctx.device if opts.device == "auto" else opts.device
     if device == "cuda" and ctx.device != "cuda":
         raise UserError(f"stage {ctx.name!r}: device cuda asked for, but this run is on cpu")
@@ -96,7 +83,7 @@ def _divisor(size: int, wanted: int) -> int:
 
 
 def plan(ctx: StageContext) -> list[Step]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     _check(ctx)
     device = ctx.device if opts.device == "auto" else opts.device
     py = str(ctx.python)
@@ -118,13 +105,13 @@ def plan(ctx: StageContext) -> list[Step]:
                  "--calib-samples", str(opts.samples), "--calib-seqlen", str(opts.seqlen),
                  "--batch-size", str(opts.batch_size)]
     if local is not None:
-        steps.append(Step("calib", [py, str(LAUNCH), "stage-calib", str(local),
+        steps.append(Step("calib", [py, str(CHECKS), "stage-calib", str(local),
                                     str(calib_dir)], tool="lmdeploy", offline=True))
     # Offline unless a named set must come from the hub.
     needs_hub = opts.samples > 0 and local is None
     steps.append(Step("quantize", argv, tool="lmdeploy", offline=not needs_hub,
                       cwd=calib_dir if local is not None else None))
-    drift = [py, str(LAUNCH), "drift", model, str(ctx.out), str(ctx.out / "drift.json")]
+    drift = [py, str(CHECKS), "drift", model, str(ctx.out), str(ctx.out / "drift.json")]
     for prompt in opts.drift.prompts:
         drift += ["--prompt", prompt]
     steps.append(Step("drift", drift, tool="lmdeploy", offline=True))
@@ -132,7 +119,7 @@ def plan(ctx: StageContext) -> list[Step]:
 
 
 def notes(ctx: StageContext) -> list[str]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     if opts.samples == 0:
         return ["data-free"]
     if opts.calib is None or opts.calib in NAMED_CALIB:
@@ -140,7 +127,7 @@ def notes(ctx: StageContext) -> list[str]:
     return [f"calibration from {opts.calib}"]
 
 
-def drift_violations(report: dict[str, Any], thresholds: Any) -> list[str]:
+def drift_violations(report: dict[str, Any], thresholds: Drift) -> list[str]:
     """What in a drift report breaks the recipe's thresholds (non-finite weights always do)."""
     found = []
     if report.get("non_finite_layers"):
@@ -159,8 +146,8 @@ def drift_violations(report: dict[str, Any], thresholds: Any) -> list[str]:
     return found
 
 
-def collect(ctx: StageContext) -> dict[str, Any]:
-    opts: Any = ctx.options
+def collect(ctx: StageContext) -> ModelArtifact:
+    opts = ctx.options_as(Options)
     out = ctx.out
     try:
         config = json.loads((out / "config.json").read_text())
@@ -191,7 +178,7 @@ def collect(ctx: StageContext) -> dict[str, Any]:
                      sha256=hashlib.sha256(local.read_bytes()).hexdigest())
     else:
         calib["set"] = opts.calib or "wikitext2"
-    upstream = ctx.input("model").artifact or {}
+    upstream = ctx.input("model").model()
     return {"source": f"{opts.method} of {upstream.get('source', ctx.input('model').stage)}",
             "chat_template": upstream.get("chat_template"), "method": opts.method,
             "bits": qc.get("bits", 8), "group_size": qc.get("group_size"),

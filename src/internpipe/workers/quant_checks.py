@@ -1,13 +1,13 @@
 """Helpers for the quantize stage, run inside the LMDeploy environment (stdlib + its packages).
 
-    python quant_launch.py stage-calib FILE DIR
+    python quant_checks.py stage-calib FILE DIR
         Put a local calibration file where LMDeploy's `--calib-dataset wikitext2` finds it
         offline: DIR/wikitext/README.md (config wikitext-2-raw-v1 → the parquet file) and
         DIR/wikitext/wikitext-2-raw-v1/train-00000-of-00001.parquet with a `text` column.
         FILE: plain text (one sample per paragraph) or JSON lines with "text", or chat data
         ("messages" / "conversation" / alpaca), whose strings are joined.
 
-    python quant_launch.py drift SOURCE QUANTIZED REPORT.json [--prompt TEXT]...
+    python quant_checks.py drift SOURCE QUANTIZED REPORT.json [--prompt TEXT]...
         How far the quantized model drifted: per linear layer, the relative error of the
         dequantized weights against the source weights; and on a few prompts, the source
         model's logits against those of the source model with the dequantized weights put

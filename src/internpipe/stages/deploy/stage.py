@@ -11,56 +11,43 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from internpipe import envs, services
+from internpipe.artifacts import EndpointArtifact
 from internpipe.errors import StageFailed, UserError
-from internpipe.stages import ENDPOINT, MODEL, InputSpec, StageContext, Step
-from internpipe.stages._common import Options as Base
-from internpipe.stages._common import no_local_files
+from internpipe.stages import StageContext, Step, base
+from internpipe.stages.base import WORKERS
+from internpipe.stages.deploy.options import INPUTS, KIND, PRODUCES, Options
 
-KIND = "deploy"
-PRODUCES = ENDPOINT
-INPUTS = (InputSpec("model", frozenset({MODEL})),)
-SERVICE = True
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+
+VERSION = base.VERSION
 # How long a server lives or may take to start changes nothing it serves.
 NOT_FINGERPRINTED = ("keep", "ready_timeout")
-local_files = no_local_files
-WORKERS = Path(__file__).resolve().parent.parent / "workers"
+SERVICE = True
+SLURM_NATIVE = base.SLURM_NATIVE
+local_files = base.no_local_files
+parse_line = base.no_progress
 
 
-class Options(Base):
-    model: str | None = None
-    engine: Literal["auto", "lmdeploy", "transformers"] = "auto"
-    backend: Literal["turbomind", "pytorch"] = "turbomind"
-    quant_policy: Literal[0, 4, 8] = 0
-    cache_max_entry_count: float = Field(0.8, gt=0, le=1)
-    tp: int = Field(1, ge=1)
-    session_len: int | None = Field(None, ge=1)
-    max_batch_size: int | None = Field(None, ge=1)
-    host: str = "127.0.0.1"
-    port: int | Literal["auto"] = 23333
-    model_name: str | None = None
-    api_key_env: str | None = None
-    chat_template: str | None = None
-    keep: bool = False
-    ready_timeout: float = Field(300, gt=0)
+def keeps_serving(options: Options) -> bool:
+    """`keep: true` leaves the server up after the run."""
+    return options.keep
 
 
-def engine(options: Any, device: str) -> str:
+def engine(options: Options, device: str) -> str:
     if options.engine != "auto":
         return str(options.engine)
     return "lmdeploy" if device == "cuda" else "transformers"
 
 
-def tool(options: Any, device: str) -> str | None:
+def tool(options: Options, device: str) -> str | None:
     return "lmdeploy" if engine(options, device) == "lmdeploy" else "serve-cpu"
 
 
 def _checks(ctx: StageContext) -> None:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     eng = engine(opts, ctx.device)
     if eng == "lmdeploy" and ctx.device != "cuda":
         raise UserError(f"stage {ctx.name!r}: LMDeploy serves on CUDA only (its engines take "
@@ -86,16 +73,15 @@ def _checks(ctx: StageContext) -> None:
 
 
 def _chat_template(ctx: StageContext) -> str | None:
-    opts: Any = ctx.options
-    artifact = ctx.input("model").artifact or {}
-    return opts.chat_template or artifact.get("chat_template")
+    opts = ctx.options_as(Options)
+    return opts.chat_template or ctx.input("model").model().get("chat_template")
 
 
 def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
     """The exact `lmdeploy serve api_server` command. The API key is passed as a reference
     (`${env:NAME}`), resolved only when the server starts, so it never reaches plan output,
     logs or state."""
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     model = ctx.input("model")
     argv = [str(Path(str(ctx.python)).parent / "lmdeploy"), "serve", "api_server",
             str(model.path), "--server-name", opts.host, "--server-port", str(port),
@@ -118,7 +104,7 @@ def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
 
 
 def transformers_argv(ctx: StageContext, port: int) -> list[str]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     return [str(Path(str(ctx.python)).parent / "transformers"), "serve",
             str(ctx.input("model").path), "--device", ctx.device, "--host", opts.host,
             "--port", str(port)]
@@ -139,7 +125,7 @@ def plan(ctx: StageContext) -> list[Step]:
 
 
 def notes(ctx: StageContext) -> list[str]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     port = "a free port" if opts.port == "auto" else str(opts.port)
     argv = (lmdeploy_argv if engine(opts, ctx.device) == "lmdeploy" else transformers_argv)(
         ctx, 0 if opts.port == "auto" else int(opts.port))
@@ -155,7 +141,7 @@ def notes(ctx: StageContext) -> list[str]:
 
 
 def serve(ctx: StageContext) -> services.ServiceSpec:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     _checks(ctx)
     if opts.port == "auto":
         port = services.free_port(opts.host)
@@ -175,11 +161,11 @@ def serve(ctx: StageContext) -> services.ServiceSpec:
                                 model=model, engine=eng, ready_timeout=opts.ready_timeout)
 
 
-def collect(ctx: StageContext) -> dict[str, Any]:
+def collect(ctx: StageContext) -> EndpointArtifact:
     """The server is up (the runner waited for health): one real request through the
     official openai client, then the endpoint as the artifact."""
-    opts: Any = ctx.options
-    info = json.loads((ctx.work / "service.json").read_text())
+    opts = ctx.options_as(Options)
+    info = services.read_record(ctx.work)
     argv = [str(ctx.python), str(WORKERS / "openai_check.py"), info["base_url"], info["model"]]
     if opts.api_key_env:
         argv.append(opts.api_key_env)
@@ -197,6 +183,8 @@ def collect(ctx: StageContext) -> dict[str, Any]:
     reply = json.loads(lines[-1])
     endpoint = {k: info[k] for k in ("base_url", "model", "engine", "pid", "log")}
     (ctx.out / "endpoint.json").write_text(json.dumps(endpoint, indent=1) + "\n")
-    return {**endpoint, "keep": opts.keep, "health_url": info["health_url"],
-            "model_dir": str(ctx.input("model").path), "api_key_env": opts.api_key_env,
-            "chat_template": _chat_template(ctx), "smoke": reply}
+    return EndpointArtifact(
+        base_url=info["base_url"], model=info["model"], engine=info["engine"], pid=info["pid"],
+        log=info["log"], keep=opts.keep, health_url=info["health_url"],
+        model_dir=str(ctx.input("model").path), api_key_env=opts.api_key_env,
+        chat_template=_chat_template(ctx), smoke=reply)

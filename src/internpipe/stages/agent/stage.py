@@ -13,83 +13,39 @@ query fails the stage, naming the queries and where their transcripts are.
 from __future__ import annotations
 
 import json
-import re
 import shutil
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator
-
+from internpipe.artifacts import TranscriptsArtifact
 from internpipe.errors import StageFailed, UserError
-from internpipe.stages import ENDPOINT, TRANSCRIPTS, InputSpec, StageContext, Step
-from internpipe.stages._common import Options as Base
-from internpipe.stages._common import no_local_files
+from internpipe.stages import StageContext, Step, base
+from internpipe.stages.agent.options import (
+    CODE_TOOLS,
+    INPUTS,
+    KIND,
+    PRODUCES,
+    Options,
+)
+from internpipe.stages.base import WORKERS
 
-KIND = "agent"
-PRODUCES = TRANSCRIPTS
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+
 VERSION = 1
-INPUTS = (InputSpec("endpoint", frozenset({ENDPOINT}), unless="url"),)
-local_files = no_local_files
-WORKERS = Path(__file__).resolve().parent.parent / "workers"
+NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
+SERVICE = base.SERVICE
+SLURM_NATIVE = base.SLURM_NATIVE
+serve = base.serve
+local_files = base.no_local_files
+keeps_serving = base.never_keeps_serving
+
 WORKER = WORKERS / "agent_run.py"
-# Lagent's own actions; any other plain name is an AgentLego tool (load_tool), a URL an
-# agentlego-server.
-LAGENT_ACTIONS = ("PythonInterpreter", "IPythonInterpreter")
-CODE_TOOLS = LAGENT_ACTIONS
-TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-class Query(Base):
-    text: str = Field(min_length=1)
-    expect: list[str] = Field(default_factory=list, description="substrings the final answer "
-                                                                "must contain (any case)")
-
-
-class Options(Base):
-    endpoint: str | None = Field(None, description="a deploy stage (default: the nearest)")
-    url: str | None = Field(None, description="an external OpenAI-compatible server instead "
-                                              "of a deploy stage")
-    model_name: str | None = Field(None, description="the model name the external server "
-                                                     "expects")
-    api_key_env: str | None = None
-    agent: Literal["internlm2", "react"] = "internlm2"
-    tools: list[str] = Field(default_factory=list, description="AgentLego tools (Calculator, "
-                             "…), Lagent actions (PythonInterpreter, IPythonInterpreter), "
-                             "agentlego-server URLs")
-    max_turns: int = Field(5, ge=1)
-    tool_timeout: float = Field(20, gt=0, description="seconds for code a tool runs")
-    request_timeout: float = Field(120, gt=0, description="seconds for one model request")
-    max_new_tokens: int = Field(512, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    meta_prompt: str | None = Field(None, description="the agent's system prompt (default: "
-                                    "lagent's; \"\" for none)")
-    plugin_prompt: str | None = Field(None, description="the tools' system prompt, {prompt} "
-                                      "= the tool descriptions (default: lagent's)")
-    tool_result_role: Literal["system", "user"] = Field(
-        "system", description="the role tool results are sent as (lagent: system); `user` "
-        "suits models fine-tuned with XTuner's openai format, which has no tool role")
-    keep_special_tokens: bool | None = Field(
-        None, description="ask the server to keep special tokens (LMDeploy's "
-        "skip_special_tokens=false; InternLM2's tool-call markers are special tokens). "
-        "Default: yes for LMDeploy deploy stages and external URLs, no for the transformers "
-        "engine, which rejects the field")
-    queries: list[str | Query] = Field(default_factory=list)
-
-    @field_validator("tools")
-    @classmethod
-    def _tool_names(cls, tools: list[str]) -> list[str]:
-        for name in tools:
-            if not (name.startswith(("http://", "https://")) or TOOL_NAME.match(name)):
-                raise ValueError(f"{name!r} is neither a tool name nor an http(s) URL of an "
-                                 "agentlego-server")
-        return tools
-
-
-def tool(options: Any, device: str) -> str | None:
+def tool(options: Options, device: str) -> str | None:
     return "agent"
 
 
-def queries(options: Any) -> list[dict[str, Any]]:
+def queries(options: Options) -> list[dict[str, Any]]:
     return [{"text": q, "expect": []} if isinstance(q, str) else q.model_dump()
             for q in options.queries]
 
@@ -106,20 +62,20 @@ def chat_url(base: str) -> str:
 
 def target(ctx: StageContext) -> tuple[str, str, str | None, str | None]:
     """(chat URL, model name, API key env var, engine) of the model the agent talks to."""
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     if opts.url:
         if not opts.model_name:
             raise UserError(f"stage {ctx.name!r}: `url:` needs `model_name:` (the model name "
                             "the server expects)")
         return chat_url(opts.url), str(opts.model_name), opts.api_key_env, None
     ref = ctx.input("endpoint")
-    art = ref.artifact or {}
+    art = ref.endpoint()
     base = str(art.get("base_url") or f"<base URL of {ref.stage}>")
     return chat_url(base), str(art.get("model") or f"<model of {ref.stage}>"), \
         art.get("api_key_env"), art.get("engine")
 
 
-def make_spec(opts: Any, url: str, model: str, key_env: str | None,
+def make_spec(opts: Options, url: str, model: str, key_env: str | None,
               engine: str | None) -> dict[str, Any]:
     """What workers/agent_run.py reads: the endpoint, the agent, its tools, the queries."""
     keep = opts.keep_special_tokens
@@ -134,11 +90,11 @@ def make_spec(opts: Any, url: str, model: str, key_env: str | None,
 
 
 def spec(ctx: StageContext) -> dict[str, Any]:
-    return make_spec(ctx.options, *target(ctx))
+    return make_spec(ctx.options_as(Options), *target(ctx))
 
 
 def plan(ctx: StageContext) -> list[Step]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     if not opts.queries:
         raise UserError(f"stage {ctx.name!r}: no `queries:` to run; chat with the agent "
                         "instead: internpipe agent chat RECIPE")
@@ -157,7 +113,7 @@ def plan(ctx: StageContext) -> list[Step]:
 
 
 def notes(ctx: StageContext) -> list[str]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     found = [f"{len(opts.queries)} queries, {opts.agent} agent"]
     code = [t for t in opts.tools if t in CODE_TOOLS]
     if code:
@@ -188,8 +144,8 @@ def summary_line(record: dict[str, Any]) -> str:
         (f" [{calls}]" if calls else "") + f" → {answer!r}"
 
 
-def collect(ctx: StageContext) -> dict[str, Any]:
-    opts: Any = ctx.options
+def collect(ctx: StageContext) -> TranscriptsArtifact:
+    opts = ctx.options_as(Options)
     folder = ctx.work / "transcripts"
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     if len(records) != len(opts.queries):

@@ -16,8 +16,8 @@ import string
 from pathlib import Path
 from typing import Any
 
+from internpipe.datafiles import checked_once, json_lines, read_text
 from internpipe.errors import Problem
-from internpipe.sftdata import checked_once, json_lines, read_text
 
 MAX_PROBLEMS = 20
 

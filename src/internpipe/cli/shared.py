@@ -1,4 +1,5 @@
-"""What every command shares: option types, the error guard, recipe loading, consoles."""
+"""What every command shares: option types, the error guard, consoles, and the reporter
+glue around pipeline.run. The workflow itself is in internpipe.pipeline."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from internpipe.errors import EXIT_INTERRUPTED, EXIT_USAGE, StageFailed, UserErr
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from internpipe.plan import Plan, Selection
+    from internpipe.plan import Selection
     from internpipe.recipe import Recipe
 
 RecipeArg = Annotated[Path, typer.Argument(help="The recipe file (YAML).", show_default=False,
@@ -109,71 +110,29 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def load_recipe(path: Path, overrides: list[str] | None) -> Recipe:
-    from internpipe import recipe
+def run_recipe(r: Recipe, device: str | None, sel: Selection | None, json_mode: bool,
+               wait: bool = False, keep_serving: bool = False, verbose: bool = False) -> int:
+    """pipeline.run with the reporter the output calls for; the exit code."""
+    from internpipe import pipeline
+    from internpipe.progress import make_reporter
 
-    return recipe.load(path, overrides or [])
-
-
-def selection(start: str | None, until: str | None, only: str | None,
-              force: bool) -> Selection:
-    from internpipe.plan import Selection
-
-    names = tuple(n.strip() for n in (only or "").split(",") if n.strip())
-    if names and (start or until):
-        raise UserError("--only cannot be combined with --from/--until")
-    return Selection(start=start, until=until, only=names, force=force)
-
-
-def build_plan(recipe: Recipe, device: str | None, sel: Selection | None = None,
-               with_steps: bool = True) -> Plan:
-    from internpipe.fingerprint import HashCache
-    from internpipe.plan import make_plan
-    from internpipe.state import WorkDir
-
-    cache = HashCache(WorkDir(recipe.workdir).hashes_file)
-    plan = make_plan(recipe, cache.path_hash, device, sel, with_steps=with_steps)
-    if recipe.workdir.exists():
-        cache.save()
-    return plan
+    reporter = make_reporter(json_mode, verbose)
+    try:
+        return pipeline.run(r, device, sel, reporter, wait=wait, keep_serving=keep_serving)
+    finally:
+        reporter.close()
 
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
 
 
-def execute_recipe(r: Recipe, device: str | None, sel: Selection | None, json_mode: bool,
-                   wait: bool = False, keep_serving: bool = False, verbose: bool = False) -> int:
-    """Run a recipe with the reporter the output calls for; the exit code."""
-    from internpipe.progress import make_reporter
-    from internpipe.runner import execute
-
-    reporter = make_reporter(json_mode, verbose)
-    try:
-        return execute(r.workdir, lambda: build_plan(r, device, sel), reporter, wait=wait,
-                       keep_serving=keep_serving)
-    finally:
-        reporter.close()
-
-
 def run_from_arguments(command: str, name: str, stages: dict[str, Any],
                        overrides: list[str] | None, device: str | None,
                        json_mode: bool, keep_serving: bool = False,
                        sel: Selection | None = None) -> tuple[Recipe, int]:
-    """The stage subcommands (`internpipe download …`): a recipe built as data from their
-    arguments, run like any other in .internpipe/NAME/ of the current folder. A bad value is
-    reported against the argument, not against a recipe file the user never wrote."""
-    import yaml
+    """A stage subcommand's arguments as a recipe (pipeline.from_arguments), run."""
+    from internpipe import pipeline
 
-    from internpipe import recipe as recipe_mod
-    from internpipe.errors import Problem, RecipeError
-
-    doc = {"version": 1, "name": name, "stages": stages}
-    try:
-        r = recipe_mod.parse(yaml.safe_dump(doc, sort_keys=False).encode(),
-                             Path.cwd() / f"internpipe-{command}.yaml", overrides or [])
-    except RecipeError as exc:
-        raise UserError("bad arguments", [
-            Problem(f"internpipe {command}", None, p.field.rpartition(".")[2].upper(),
-                    p.message) for p in exc.problems]) from None
-    return r, execute_recipe(r, device, sel, json_mode, keep_serving=keep_serving)
+    r = pipeline.from_arguments(command, name, stages, overrides)
+    return r, run_recipe(r, device, sel, json_mode, keep_serving=keep_serving)

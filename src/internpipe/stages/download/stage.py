@@ -12,60 +12,40 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
-
 from internpipe import envs
+from internpipe.artifacts import ModelArtifact
 from internpipe.errors import StageFailed
-from internpipe.stages import MODEL, StageContext, Step
-from internpipe.stages._common import Options as Base
-from internpipe.stages._common import resolve
+from internpipe.stages import StageContext, Step, base
+from internpipe.stages.base import WORKERS, resolve
+from internpipe.stages.download.options import (
+    HUBS,
+    INPUTS,
+    KIND,
+    PRODUCES,
+    Options,
+    parse_source,
+)
 
-KIND = "download"
-PRODUCES = MODEL
-INPUTS = ()
-WORKERS = Path(__file__).resolve().parent.parent / "workers"
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
 
-HUBS = {"modelscope": "modelscope", "openxlab": "openxlab", "hf": "hfhub"}
+VERSION = base.VERSION
+NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
+SERVICE = base.SERVICE
+SLURM_NATIVE = base.SLURM_NATIVE
+serve = base.serve
+notes = base.no_notes
+parse_line = base.no_progress
+keeps_serving = base.never_keeps_serving
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".gguf")
 
 
-class Options(Base):
-    source: str = Field(description="modelscope:OWNER/NAME, openxlab:OWNER/NAME, "
-                                    "hf:OWNER/NAME, or a local folder")
-    revision: str | None = None
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-    endpoint: str | None = None
-    chat_template: str | None = None
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        hub, sep, repo = value.partition(":")
-        if sep and hub in HUBS:
-            owner, slash, name = repo.partition("/")
-            if not (owner and slash and name) or "/" in name:
-                raise ValueError(f"expected {hub}:OWNER/NAME, got {value!r}")
-        elif sep and len(hub) > 1 and "/" not in hub:
-            raise ValueError(f"unknown hub {hub!r}: use modelscope:, openxlab:, hf: or a "
-                             "local path")
-        return value
-
-
-def parse_source(source: str) -> tuple[str | None, str]:
-    """('modelscope', 'OWNER/NAME') for hub sources, (None, path) for local ones."""
-    hub, sep, repo = source.partition(":")
-    if sep and hub in HUBS:
-        return hub, repo
-    return None, source
-
-
-def tool(options: Any, device: str) -> str | None:
+def tool(options: Options, device: str) -> str | None:
     hub, _ = parse_source(options.source)
     return HUBS[hub] if hub else None
 
 
-def local_files(options: Any, recipe_dir: Path) -> list[Path]:
+def local_files(options: Options, recipe_dir: Path) -> list[Path]:
     hub, path = parse_source(options.source)
     return [] if hub else [resolve(recipe_dir, path)]
 
@@ -79,7 +59,7 @@ def cache_dir(hub: str, repo: str, revision: str | None) -> Path:
 
 
 def plan(ctx: StageContext) -> list[Step]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     hub, where = parse_source(opts.source)
     steps = []
     if hub is not None:
@@ -106,8 +86,8 @@ def plan(ctx: StageContext) -> list[Step]:
     return steps
 
 
-def collect(ctx: StageContext) -> dict[str, Any]:
-    opts: Any = ctx.options
+def collect(ctx: StageContext) -> ModelArtifact:
+    opts = ctx.options_as(Options)
     config = _read_json(ctx.out / "config.json")
     if config is None:
         raise StageFailed(ctx.name, f"{opts.source} is not a Hugging Face model folder "

@@ -15,21 +15,24 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from internpipe import sftdata
+from internpipe.artifacts import ModelArtifact
 from internpipe.errors import RecipeError, StageFailed, UserError
-from internpipe.stages import MODEL, InputSpec, StageContext, Step
-from internpipe.stages._common import Options as Base
-from internpipe.stages._common import resolve, shown
+from internpipe.stages import StageContext, Step, base
+from internpipe.stages.base import WORKERS, resolve, shown
+from internpipe.stages.finetune import data
+from internpipe.stages.finetune.options import INPUTS, KIND, PRODUCES, Options
 
-KIND = "finetune"
-PRODUCES = MODEL
-INPUTS = (InputSpec("model", frozenset({MODEL})),)
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+
 VERSION = 3
-WORKERS = Path(__file__).resolve().parent.parent / "workers"
+NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
+SERVICE = base.SERVICE
+SLURM_NATIVE = base.SLURM_NATIVE
+serve = base.serve
+keeps_serving = base.never_keeps_serving
+
 LAUNCH = WORKERS / "xtuner_launch.py"
 
 # The model's chat template → XTuner's prompt template.
@@ -38,54 +41,25 @@ TEMPLATES = {"internlm2": "internlm2_chat", "internlm": "internlm_chat",
              "chatml": "qwen_chat"}
 
 
-class Lora(Base):
-    r: int = Field(64, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    targets: list[str] | None = None
-
-
-class Options(Base):
-    model: str | None = None
-    method: Literal["lora", "qlora", "full"] = "lora"
-    data: str | list[str]
-    format: Literal["openai", "alpaca", "xtuner"] = "openai"
-    template: str | None = None
-    epochs: int = Field(1, ge=1)
-    lr: float = Field(2e-4, gt=0)
-    batch_size: int = Field(1, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    max_length: int = Field(2048, ge=8)
-    pack: bool = True
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    seed: int = 42
-    save_every: int = Field(500, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
-    lora: Lora = Field(default_factory=Lora)
-    deepspeed: Literal["zero1", "zero2", "zero3"] | None = None
-    sample_prompts: list[str] = Field(default_factory=list)
-
-
-def tool(options: Any, device: str) -> str | None:
+def tool(options: Options, device: str) -> str | None:
     return "xtuner"
 
 
-def _data_files(options: Any, recipe_dir: Path) -> list[Path]:
+def _data_files(options: Options, recipe_dir: Path) -> list[Path]:
     data = options.data if isinstance(options.data, list) else [options.data]
     return [resolve(recipe_dir, d) for d in data]
 
 
-def local_files(options: Any, recipe_dir: Path) -> list[Path]:
+def local_files(options: Options, recipe_dir: Path) -> list[Path]:
     return _data_files(options, recipe_dir)
 
 
 def check_data(ctx: StageContext) -> int:
     """Every sample of every file, checked; the total count. Problems: exit 2, file:line."""
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     total, problems = 0, []
     for path in _data_files(opts, ctx.recipe_dir):
-        count, found = sftdata.check_file(path, opts.format, shown(path, ctx.recipe_dir))
+        count, found = data.check_file(path, opts.format, shown(path, ctx.recipe_dir))
         total += count
         problems += found
     if problems:
@@ -95,10 +69,10 @@ def check_data(ctx: StageContext) -> int:
 
 
 def prompt_template(ctx: StageContext) -> str:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     if opts.template:
         return str(opts.template)
-    artifact = ctx.input("model").artifact or {}
+    artifact = ctx.input("model").model()
     chat = artifact.get("chat_template")
     if chat is None and artifact:
         raise UserError(f"stage {ctx.name!r}: the input model has no known chat template; "
@@ -107,7 +81,7 @@ def prompt_template(ctx: StageContext) -> str:
 
 
 def spec(ctx: StageContext) -> dict[str, Any]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     return {"model": str(ctx.input("model").path), "method": opts.method,
             "data": [str(p) for p in _data_files(opts, ctx.recipe_dir)],
             "format": opts.format, "template": prompt_template(ctx), "device": ctx.device,
@@ -131,7 +105,7 @@ def resume_from(ctx: StageContext, spec_text: str) -> str | None:
 
 def launcher_env(ctx: StageContext) -> dict[str, str]:
     """XTuner's own multi-GPU variables, from the stage's resources (none on one device)."""
-    resources = getattr(ctx, "resources", None)
+    resources = ctx.resources
     if resources is None or resources.launcher == "slurm":
         return {}            # under Slurm, srun starts the workers (see slurm_train)
     env: dict[str, str] = {}
@@ -145,7 +119,7 @@ def launcher_env(ctx: StageContext) -> dict[str, str]:
 def slurm_train(ctx: StageContext, step: Step) -> None:
     """Several GPUs or nodes under Slurm: XTuner's own Slurm path, one srun task per GPU,
     each running the train tool with `--launcher slurm` (mmengine reads SLURM_PROCID etc.)."""
-    res = getattr(ctx, "resources", None)
+    res = ctx.resources
     if res is None or res.launcher != "slurm":
         return
     gpus = res.gpus_per_node or 0
@@ -158,7 +132,7 @@ def slurm_train(ctx: StageContext, step: Step) -> None:
 
 
 def plan(ctx: StageContext) -> list[Step]:
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     if ctx.device != "cuda" and opts.method == "qlora":
         raise UserError(f"stage {ctx.name!r}: method qlora needs CUDA (4-bit bitsandbytes), "
                         "and this run is on cpu; use method lora or full, or run with "
@@ -189,7 +163,7 @@ def plan(ctx: StageContext) -> list[Step]:
 
 def notes(ctx: StageContext) -> list[str]:
     """Said in the plan beside the reasons."""
-    opts: Any = ctx.options
+    opts = ctx.options_as(Options)
     found = []
     try:
         text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
@@ -218,8 +192,8 @@ def parse_line(line: str) -> dict[str, Any] | None:
     return out
 
 
-def collect(ctx: StageContext) -> dict[str, Any]:
-    opts: Any = ctx.options
+def collect(ctx: StageContext) -> ModelArtifact:
+    opts = ctx.options_as(Options)
     out = ctx.out
     if not (out / "config.json").exists() or not any(out.glob("*.safetensors")):
         raise StageFailed(ctx.name, "XTuner did not produce a Hugging Face model "
@@ -243,7 +217,7 @@ def collect(ctx: StageContext) -> dict[str, Any]:
             shutil.copy2(path, out / "samples" / path.name)
     shutil.copy2(ctx.work / "config.json", out / "xtuner_config.json")
     losses = [row["loss"] for row in curve if "loss" in row]
-    upstream = base.artifact or {}
+    upstream = base.model()
     return {"source": f"{opts.method} fine-tune of {upstream.get('source', base.stage)}",
             "chat_template": upstream.get("chat_template"), "method": opts.method,
             "template": prompt_template(ctx), "steps": curve[-1].get("iter"),

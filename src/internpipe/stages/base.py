@@ -1,0 +1,67 @@
+"""The defaults of every optional member of the stage contract, and the pieces shared by the
+kind modules. A kind module assigns every member of `StageKind` itself, taking the defaults
+from here (`VERSION = base.VERSION`, `notes = base.no_notes`, …), so that reading one module
+shows its whole contract (the way pre-commit's language modules do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from internpipe.services import ServiceSpec
+    from internpipe.stages import StageContext
+
+# Where the scripts that run inside the tool environments are.
+WORKERS = Path(__file__).resolve().parent.parent / "workers"
+
+
+class Options(BaseModel):
+    """Base of every stage's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------- defaults of the contract
+
+VERSION = 1
+NOT_FINGERPRINTED: tuple[str, ...] = ()
+SERVICE = False
+SLURM_NATIVE = False
+serve: Callable[[StageContext], ServiceSpec] | None = None
+
+
+def no_local_files(options: Any, recipe_dir: Path) -> list[Path]:
+    return []
+
+
+def no_notes(ctx: StageContext) -> list[str]:
+    return []
+
+
+def no_progress(line: str) -> dict[str, Any] | None:
+    return None
+
+
+def never_keeps_serving(options: Any) -> bool:
+    return False
+
+
+# ----------------------------------------------------------------- shared helpers
+
+
+def resolve(recipe_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else recipe_dir / path
+
+
+def shown(path: Path, base: Path) -> str:
+    """A path as the user wrote it: relative to the recipe's folder where it is inside."""
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)

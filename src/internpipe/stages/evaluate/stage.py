@@ -1,0 +1,187 @@
+"""evaluate: OpenCompass on several models of the recipe in one run, side by side.
+
+One step, in the OpenCompass env: `opencompass config.py -w OUTPUTS` with a config that
+internpipe generates (literal values and imported classes only, since OpenCompass re-loads
+it in every task) and keeps in the work dir. On CPU it runs all tasks in one process
+(`--debug`: 10x faster there). OpenCompass exits 0 when tasks failed, so success is judged
+from what it wrote: every model × dataset result file, no `-` cell in the summary and no
+traceback in the task logs. An interrupted run is resumed with `-r` (finished tasks reused)
+as long as the stage's fingerprint is unchanged.
+
+Models: model-producing stages are loaded by OpenCompass's HuggingFace chat model (or
+converted to TurboMind with `-a lmdeploy` on CUDA); deploy stages and `endpoints:` are
+evaluated through their OpenAI-compatible API.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from internpipe import scores
+from internpipe.artifacts import MODEL, ScoresArtifact
+from internpipe.errors import StageFailed, UserError
+from internpipe.stages import StageContext, Step, base
+from internpipe.stages.base import resolve
+from internpipe.stages.evaluate.checks import (
+    check_builtins,
+    check_custom,
+    data_dir,
+    model_refs,
+)
+from internpipe.stages.evaluate.config import config_text, models
+from internpipe.stages.evaluate.options import (
+    INPUTS,
+    KIND,
+    PRODUCES,
+    Options,
+    backend,
+    builtins,
+    customs,
+)
+
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+
+VERSION = 1
+NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
+SERVICE = base.SERVICE
+# Under `launcher: slurm` OpenCompass's own Slurm runner submits its tasks (srun): the
+# driver itself runs here, not as a job.
+SLURM_NATIVE = True
+serve = base.serve
+keeps_serving = base.never_keeps_serving
+
+
+def tool(options: Options, device: str) -> str | None:
+    return "opencompass"
+
+
+def local_files(options: Options, recipe_dir: Path) -> list[Path]:
+    return [resolve(recipe_dir, d.path) for d in customs(options)]
+
+
+def outputs_dir(ctx: StageContext) -> Path:
+    """OpenCompass's work dir, one per fingerprint: a resumed run reuses only tasks of the
+    same models, data and options."""
+    return ctx.work / "outputs" / (ctx.fingerprint[:16] or "run")
+
+
+def plan(ctx: StageContext) -> list[Step]:
+    opts = ctx.options_as(Options)
+    eng = backend(opts, ctx.device)
+    if eng == "lmdeploy" and ctx.device != "cuda":
+        raise UserError(f"stage {ctx.name!r}: OpenCompass's lmdeploy backend (TurboMind) "
+                        "needs CUDA; on cpu use `backend: huggingface` or leave `auto`")
+    check_custom(ctx)
+    check_builtins(ctx)
+    text = config_text(ctx)
+    _, key_var = models(ctx)
+    out = outputs_dir(ctx)
+    argv = [str(Path(str(ctx.python)).parent / "opencompass"), str(ctx.work / "config.py"),
+            "-w", str(out)]
+    res = ctx.resources
+    if res is not None and res.launcher == "slurm":
+        partition = res.slurm.partition if res.slurm else None
+        if not partition:
+            raise UserError(f"stage {ctx.name!r}: OpenCompass's Slurm runner needs a "
+                            "partition: set resources.slurm.partition")
+        argv += ["--slurm", "-p", partition, "--max-num-workers",
+                 str(max(1, res.nodes * (res.gpus_per_node or 1)))]
+        if res.slurm and res.slurm.qos:
+            argv += ["--qos", res.slurm.qos]
+    elif ctx.device != "cuda":
+        argv.append("--debug")            # all tasks in this process: 10x faster on CPU
+    if eng == "lmdeploy" and any(r.produces == MODEL for r in model_refs(ctx)):
+        argv += ["-a", "lmdeploy"]
+    if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
+        argv += ["-r", "latest"]          # an interrupted run of the same fingerprint
+    env = {"COMPASS_DATA_CACHE": str(data_dir(opts, ctx.recipe_dir))}
+    if key_var:
+        if not os.environ.get(key_var):
+            raise UserError(f"stage {ctx.name!r}: the API key variable {key_var} is not set")
+        env["OPENAI_API_KEY"] = os.environ[key_var]
+    return [Step("evaluate", argv, tool="opencompass", files={"config.py": text},
+                 env=env, offline=True)]
+
+
+def notes(ctx: StageContext) -> list[str]:
+    found = []
+    try:
+        opts = ctx.options_as(Options)
+        n = check_custom(ctx)
+        if customs(opts):
+            found.append(f"{n} custom items" + (f" (first {opts.limit} each)" if opts.limit
+                                                 else ""))
+        if builtins(opts) and not check_builtins(ctx):
+            found.append("built-in datasets are checked once the opencompass env is built")
+        out = outputs_dir(ctx)
+        if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
+            found.append("resumes OpenCompass's finished tasks (-r)")
+    except (UserError, OSError):
+        pass
+    return found
+
+
+PROGRESS = re.compile(r"Progress of This Task --> Models: (\d+)/(\d+), Datasets: (\d+)/(\d+)")
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    match = PROGRESS.search(line)
+    if not match:
+        return None
+    model, models_n, ds, ds_n = map(int, match.groups())
+    return {"current": (model - 1) * ds_n + ds, "total": models_n * ds_n}
+
+
+def _newest_run(out: Path) -> Path | None:
+    runs = sorted(p for p in out.glob("*") if p.is_dir() and (p / "summary").is_dir())
+    return runs[-1] if runs else None
+
+
+def _tracebacks(run: Path) -> list[str]:
+    for log in sorted(run.glob("logs/**/*.out")):
+        text = log.read_text(errors="replace")
+        if "Traceback (most recent call last)" in text:
+            tail = text.strip().splitlines()[-8:]
+            return [f"{log.relative_to(run)}:", *tail]
+    return []
+
+
+def collect(ctx: StageContext) -> ScoresArtifact:
+    found, _ = models(ctx)
+    names = [m["abbr"] for m in found]
+    run = _newest_run(outputs_dir(ctx))
+    if run is None:
+        raise StageFailed(ctx.name, "OpenCompass wrote no summary")
+    failed = _tracebacks(run)
+    if failed:
+        raise StageFailed(ctx.name, f"an OpenCompass task failed ({failed[0].rstrip(':')})",
+                          failed[1:])
+    summaries = sorted((run / "summary").glob("summary_*.csv"))
+    if not summaries:
+        raise StageFailed(ctx.name, f"OpenCompass wrote no summary CSV in {run / 'summary'}")
+    with summaries[-1].open(newline="", encoding="utf-8") as f:
+        table = scores.from_summary(list(csv.reader(f)), names)
+    missing = [f"{model}/{ds}" for model in names for ds in table.datasets
+               if not (run / "results" / model / f"{ds}.json").exists()]
+    holes = table.missing()
+    if holes or missing:
+        what = "; ".join(holes[:5] or missing[:5])
+        raise StageFailed(ctx.name, f"OpenCompass has no score for {what} (a task failed "
+                                    "or was skipped; see the log)")
+    out = ctx.out
+    for part in ("predictions", "results"):
+        if (run / part).is_dir():
+            shutil.copytree(run / part, out / part)
+    shutil.copy2(ctx.work / "config.py", out / "opencompass_config.py")
+    scores.write(table, out / "scores.json", out / "scores.csv")
+    # Only an interrupted run's outputs are worth keeping for -r (those of other
+    # fingerprints can never be resumed).
+    shutil.rmtree(ctx.work / "outputs", ignore_errors=True)
+    return {"source": f"OpenCompass on {', '.join(names)}", "models": names,
+            "datasets": table.datasets, "scores": table.as_json(),
+            "table": "scores.json", "csv": "scores.csv", "predictions": "predictions"}
