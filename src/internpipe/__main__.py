@@ -1,3 +1,3 @@
-from internpipe.cli.app import main
+from internpipe.entry import main
 
 main()

@@ -48,7 +48,7 @@ def test_kind_assigns_every_member_of_the_contract(name: str) -> None:
 @pytest.mark.parametrize("name", KIND_NAMES)
 def test_members_have_the_declared_types(name: str) -> None:
     kind: StageKind = stages.get_kind(name)
-    assert kind.KIND == name
+    assert name == kind.KIND
     assert kind.PRODUCES in ARTIFACT_KINDS
     assert isinstance(kind.INPUTS, tuple)
     for spec in kind.INPUTS:
@@ -64,7 +64,7 @@ def test_members_have_the_declared_types(name: str) -> None:
     # A typo here would silently put an option into (or leave it out of) the fingerprint.
     assert set(kind.NOT_FINGERPRINTED) <= set(kind.Options.model_fields), name
     assert isinstance(kind.SERVICE, bool) and isinstance(kind.SLURM_NATIVE, bool)
-    assert kind.SERVICE == (kind.serve is not None), f"{name}: SERVICE and serve disagree"
+    assert (kind.serve is not None) == kind.SERVICE, f"{name}: SERVICE and serve disagree"
     for fn in FUNCTIONS:
         assert callable(getattr(kind, fn)), f"{name}.{fn}"
     # The defaults behave as declared.

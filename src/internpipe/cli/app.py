@@ -1,29 +1,35 @@
-"""The `internpipe` command. Sub-commands live one per module; heavy imports (pydantic,
-YAML, rich tables) happen inside them so that `--help` stays fast."""
+"""The `internpipe` command. Sub-commands live one per module, named in `COMMANDS`; a
+command line that names one imports and registers only that one (the rest are for the
+top-level help and for a misspelt name's suggestion), and heavy imports (pydantic, YAML,
+rich tables) happen inside the commands, so that `--help` and `validate` stay fast."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Annotated
 
 import typer
 
 from internpipe import __version__
-from internpipe.cli import (
-    agent,
-    bench,
-    deploy,
-    download,
-    env,
-    evaluate,
-    finetune,
-    plan,
-    quantize,
-    report,
-    run,
-    schema,
-    status,
-    validate,
-)
+
+# name → (module, attribute); an attribute named `app` is a group of subcommands.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "command"),
+    "plan": ("plan", "command"),
+    "validate": ("validate", "command"),
+    "status": ("status", "command"),
+    "schema": ("schema", "command"),
+    "env": ("env", "app"),
+    "download": ("download", "command"),
+    "finetune": ("finetune", "command"),
+    "evaluate": ("evaluate", "command"),
+    "quantize": ("quantize", "command"),
+    "deploy": ("deploy", "command"),
+    "agent": ("agent", "command"),
+    "report": ("report", "command"),
+    "bench": ("bench", "command"),
+}
 
 app = typer.Typer(
     name="internpipe",
@@ -55,27 +61,28 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     pass
 
 
-app.command("run")(run.command)
-app.command("plan")(plan.command)
-app.command("validate")(validate.command)
-app.command("status")(status.command)
-app.command("schema")(schema.command)
-app.add_typer(env.app, name="env")
-app.command("download")(download.command)
-app.command("finetune")(finetune.command)
-app.command("evaluate")(evaluate.command)
-app.command("quantize")(quantize.command)
-app.command("deploy")(deploy.command)
-app.command("agent")(agent.command)
-app.command("report")(report.command)
-app.command("bench")(bench.command)
+def register(names: list[str]) -> None:
+    for name in names:
+        module_name, attr = COMMANDS[name]
+        target = getattr(importlib.import_module(f"internpipe.cli.{module_name}"), attr)
+        if attr == "app":
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The subcommand a command line names (its first word not starting with '-')."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main() -> None:
+    named = command_named(sys.argv[1:])
+    register([named] if named in COMMANDS else list(COMMANDS))
     app()

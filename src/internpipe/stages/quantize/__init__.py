@@ -1,2 +1,2 @@
-"""The quantize stage kind: options.py (what a recipe may say) and stage.py (LMDeploy lite + the drift
-check)."""
+"""The quantize stage kind: options.py (what a recipe may say) and stage.py (LMDeploy lite +
+the drift check)."""
