@@ -30,7 +30,7 @@ WORKER = ROOT / "src" / "internpipe" / "workers" / "load_test.py"
 
 
 def load(base_url: str, model: str, c: int, n: int) -> dict:  # type: ignore[type-arg]
-    env = envs.ensure("serve-cpu", "cpu")
+    env = envs.ensure("transformers", "cpu")
     out = subprocess.run([str(env.python), str(WORKER), base_url, model, "--concurrency",
                           str(c), "--requests", str(n)], capture_output=True, text=True,
                          env=envs.step_environ(env), check=True).stdout
@@ -40,7 +40,7 @@ def load(base_url: str, model: str, c: int, n: int) -> dict:  # type: ignore[typ
 
 def bare(engine: str, port: int) -> tuple[subprocess.Popen[bytes], str, str]:
     device = "cuda" if engine == "lmdeploy" else "cpu"
-    tool = "lmdeploy" if engine == "lmdeploy" else "serve-cpu"
+    tool = "lmdeploy" if engine == "lmdeploy" else "transformers"
     env = envs.ensure(tool, device)
     if engine == "lmdeploy":
         argv = [str(env.bin / "lmdeploy"), "serve", "api_server", str(MODEL), "--backend",

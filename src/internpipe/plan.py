@@ -124,7 +124,7 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
         section = recipe.stages[name]
         kind = registry.get_kind(section.kind)
         tool = kind.tool(section.options, flavour)
-        env = envs.env_for(tool, flavour, recipe.tools) if tool else None
+        env = envs.env_for(tool, flavour, recipe.interpreters) if tool else None
         entry = entries.get(name)
 
         upstream: dict[str, list[str]] = {}

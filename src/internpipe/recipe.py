@@ -8,20 +8,18 @@ problem list; only an empty list yields a Recipe.
 
 from __future__ import annotations
 
-import difflib
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from internpipe import references, yamlsrc
 from internpipe import stages as registry
-from internpipe import yamlsrc
 from internpipe.errors import Problem, RecipeError, UserError
+from internpipe.problems import pydantic_problems, suggest, type_name
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -53,10 +51,21 @@ class TopLevel(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     stages: dict[str, Any] = Field(min_length=1)  # each section is checked by its kind
     resources: Resources = Field(default_factory=Resources)
-    tools: dict[str, str] = Field(
+    interpreters: dict[str, str] = Field(
         default_factory=dict,
-        description="tool name → an existing Python interpreter to use instead of a managed env",
+        description="tool environment name (xtuner, opencompass, …) → an existing Python "
+                    "interpreter to use instead of the managed env",
     )
+    # The name before `interpreters:` (it read like the agent stage's `tools:`), still read.
+    tools: dict[str, str] | None = Field(None, description="old name of `interpreters`")
+
+    @model_validator(mode="after")
+    def _one_name(self) -> TopLevel:
+        if self.tools is not None:
+            if self.interpreters:
+                raise ValueError("`tools:` is the old name of `interpreters:`; keep one")
+            self.interpreters, self.tools = self.tools, None
+        return self
 
 
 @dataclass
@@ -76,7 +85,7 @@ class Recipe:
     stages: dict[str, StageSection]     # in recipe order
     order: list[str]                    # execution order (dependencies first)
     resources: Resources
-    tools: dict[str, str]
+    interpreters: dict[str, str]   # tool env → an existing interpreter (the escape hatch)
 
     @property
     def dir(self) -> Path:
@@ -113,7 +122,7 @@ def parse(data: bytes, path: Path, overrides: list[str]) -> Recipe:
     if not isinstance(raw, dict):
         raise RecipeError([Problem(file, smap.line_of(()), "",
                                    f"a recipe is a mapping of keys (version, name, stages, …), "
-                                   f"got {_type_name(raw)}")])
+                                   f"got {type_name(raw)}")])
     apply_overrides(raw, overrides, smap)
     recipe = _validate(raw, smap, path, problems)
     if problems or recipe is None:
@@ -158,7 +167,7 @@ def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
     try:
         top = TopLevel.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, smap, (), TopLevel, raw))
+        problems.extend(pydantic_problems(exc, smap, (), TopLevel, raw))
         # Stage sections are still checked so every problem of the file is reported at once.
         top = None
     raw_stages = raw.get("stages")
@@ -170,9 +179,9 @@ def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
                 sections[name] = parsed
     stage_names = list(raw_stages) if isinstance(raw_stages, dict) else []
     if top is None or len(sections) != len(stage_names):
-        _check_reference_names(sections, stage_names, smap, problems)
+        references.check_names(sections, stage_names, smap, problems)
         return None
-    order = _resolve_references(sections, smap, problems)
+    order = references.resolve(sections, smap, problems)
     if order is None:
         return None
     name = top.name or _default_name(path)
@@ -182,7 +191,8 @@ def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
                                 "work dir name; add `name: my-recipe`"))
         return None
     return Recipe(path=path.resolve(), name=name, device=top.device, stages=sections,
-                  order=order, resources=top.resources, tools=top.tools)
+                  order=order, resources=top.resources,
+                  interpreters=top.interpreters)
 
 
 def _default_name(path: Path) -> str:
@@ -200,7 +210,7 @@ def _validate_stage(name: str, section: Any, smap: yamlsrc.SourceMap,
         section = {}
     if not isinstance(section, dict):
         problems.append(smap.problem(where, f"a stage is a mapping of options, "
-                                            f"got {_type_name(section)}"))
+                                            f"got {type_name(section)}"))
         return None
     options = dict(section)
     kinds = registry.kind_names()
@@ -208,13 +218,13 @@ def _validate_stage(name: str, section: Any, smap: yamlsrc.SourceMap,
     resources_raw = options.pop("resources", None)
     if uses is not None and (not isinstance(uses, str) or uses not in kinds):
         problems.append(smap.problem((*where, "uses"),
-                                     f"unknown stage kind {uses!r}{_suggest(uses, kinds)}; "
+                                     f"unknown stage kind {uses!r}{suggest(uses, kinds)}; "
                                      f"kinds: {', '.join(kinds)}"))
         return None
     kind_name = uses or name
     if kind_name not in kinds:
         problems.append(smap.problem(where,
-                                     f"{name!r} is not a stage kind{_suggest(name, kinds)}; "
+                                     f"{name!r} is not a stage kind{suggest(name, kinds)}; "
                                      f"name a stage after its kind ({', '.join(kinds)}) or "
                                      "add `uses: KIND`"))
         return None
@@ -225,213 +235,17 @@ def _validate_stage(name: str, section: Any, smap: yamlsrc.SourceMap,
         try:
             resources = Resources.model_validate(resources_raw)
         except ValidationError as exc:
-            problems.extend(_pydantic_problems(exc, smap, (*where, "resources"), Resources,
+            problems.extend(pydantic_problems(exc, smap, (*where, "resources"), Resources,
                                                resources_raw))
             ok = False
     try:
         opts = kind.Options.model_validate(options)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, smap, where, kind.Options, options))
+        problems.extend(pydantic_problems(exc, smap, where, kind.Options, options))
         return None
     if not ok:
         return None
     return StageSection(name=name, kind=kind_name, options=opts, resources=resources)
-
-
-def _resolve_references(sections: dict[str, StageSection], smap: yamlsrc.SourceMap,
-                        problems: list[Problem]) -> list[str] | None:
-    """Fill each section's `inputs` and return an execution order, or None on problems."""
-    names = list(sections)
-    produces = {n: registry.declaration(s.kind).PRODUCES for n, s in sections.items()}
-    start = len(problems)
-    for index, (name, section) in enumerate(sections.items()):
-        for spec in registry.declaration(section.kind).INPUTS:
-            value = getattr(section.options, spec.field, None)
-            where = ("stages", name, spec.field)
-            if value is None and spec.unless and getattr(section.options, spec.unless, None):
-                section.inputs[spec.field] = []
-                continue
-            if value is None:
-                earlier = [n for n in names[:index] if produces[n] in spec.accepts]
-                chosen = _default_inputs(spec.default, earlier)
-                if chosen is None:
-                    wanted = " or ".join(sorted(spec.accepts))
-                    problems.append(smap.problem(
-                        ("stages", name),
-                        f"needs a {wanted} as `{spec.field}` but no stage before it produces "
-                        f"one; add a stage that does (e.g. download) or name one with "
-                        f"`{spec.field}:`"))
-                    continue
-                section.inputs[spec.field] = chosen
-                continue
-            refs = value if isinstance(value, list) else [value]
-            resolved: list[str] = []
-            for i, ref in enumerate(refs):
-                at = (*where, i) if isinstance(value, list) else where
-                if not isinstance(ref, str) or not ref:
-                    problems.append(smap.problem(at, "expected a stage name"))
-                elif ref not in sections:
-                    problems.append(smap.problem(
-                        at, f"no stage named {ref!r}{_suggest(ref, names)}"))
-                elif ref == name:
-                    problems.append(smap.problem(at, "a stage cannot use its own output"))
-                elif produces[ref] not in spec.accepts:
-                    problems.append(smap.problem(
-                        at, f"stage {ref!r} produces {produces[ref]}, but {spec.field!r} needs "
-                            f"{' or '.join(sorted(spec.accepts))}"))
-                else:
-                    resolved.append(ref)
-            section.inputs[spec.field] = resolved
-    if len(problems) > start:
-        return None
-    return _execution_order(sections, smap, problems)
-
-
-def _check_reference_names(sections: dict[str, StageSection], all_names: list[str],
-                           smap: yamlsrc.SourceMap, problems: list[Problem]) -> None:
-    """When some stages are invalid, still report references to stages that do not exist."""
-    for name, section in sections.items():
-        for spec in registry.declaration(section.kind).INPUTS:
-            value = getattr(section.options, spec.field, None)
-            refs = value if isinstance(value, list) else [value] if value else []
-            for i, ref in enumerate(refs):
-                if isinstance(ref, str) and ref not in all_names:
-                    at: yamlsrc.Path = ("stages", name, spec.field,
-                                        *([i] if isinstance(value, list) else []))
-                    problems.append(smap.problem(at, f"no stage named {ref!r}"
-                                                     f"{_suggest(ref, all_names)}"))
-
-
-def _default_inputs(rule: str, earlier: list[str]) -> list[str] | None:
-    if rule == "none":
-        return []
-    if not earlier:
-        return None
-    if rule == "first_and_nearest":
-        return list(dict.fromkeys([earlier[0], earlier[-1]]))
-    return [earlier[-1]]
-
-
-def _execution_order(sections: dict[str, StageSection], smap: yamlsrc.SourceMap,
-                     problems: list[Problem]) -> list[str] | None:
-    """Recipe order, except that a stage waits for the stages it names (stable topological
-    sort). A cycle is reported with its members."""
-    deps = {n: {d for refs in s.inputs.values() for d in refs} for n, s in sections.items()}
-    order: list[str] = []
-    done: set[str] = set()
-    pending = list(sections)
-    while pending:
-        ready = next((n for n in pending if deps[n] <= done), None)
-        if ready is None:
-            cycle = " → ".join([*pending, pending[0]])
-            problems.append(smap.problem(("stages", pending[0]),
-                                         f"stages depend on each other in a cycle: {cycle}"))
-            return None
-        order.append(ready)
-        done.add(ready)
-        pending.remove(ready)
-    return order
-
-
-# --------------------------------------------------------------------------- messages
-
-
-def _suggest(word: Any, choices: list[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _type_name(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number",
-            bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
-
-
-def _pydantic_problems(exc: ValidationError, smap: yamlsrc.SourceMap,
-                       prefix: yamlsrc.Path, model: type[BaseModel],
-                       data: Any) -> list[Problem]:
-    out: list[Problem] = []
-    for err in exc.errors(include_url=False):
-        loc = _data_path(data, tuple(err["loc"]))
-        path = (*prefix, *loc)
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            allowed = _fields_at(model, loc[:-1])
-            key = str(loc[-1])
-            hint = _suggest(key, allowed)
-            listing = f" (allowed: {', '.join(allowed)})" if allowed and not hint else ""
-            message = f"unknown key {key!r}{hint}{listing}"
-        elif kind == "missing":
-            message = "required key is missing"
-        else:
-            message = err["msg"]
-            if "input" in err and kind != "value_error" and not isinstance(
-                    err["input"], dict | list):
-                message += f" (got {err['input']!r})"
-        out.append(smap.problem(path, message))
-    return out
-
-
-def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """pydantic's `loc` with the union members' tags (e.g. 'list[str]') taken out: a part is
-    kept when it is a key or index of the data, or the last part (a missing/extra key)."""
-    out: list[Any] = []
-    node = data
-    for i, part in enumerate(loc):
-        if _has_item(node, part):
-            node = node[part]
-        elif i != len(loc) - 1:
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def _has_item(node: Any, part: Any) -> bool:
-    if isinstance(node, dict):
-        return part in node
-    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the model reached by following `loc` through nested models."""
-    current: Any = model
-    for part in loc:
-        current = _model_in(current)
-        if current is None:
-            return []
-        if isinstance(part, str) and part in current.model_fields:
-            current = current.model_fields[part].annotation
-        else:   # a list index or a dict key: the item type
-            current = _item_type(current)
-    found = _model_in(current)
-    return list(found.model_fields) if found else []
-
-
-def _model_in(tp: Any) -> type[BaseModel] | None:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp
-    for arg in typing.get_args(tp):
-        found = _model_in(arg)
-        if found:
-            return found
-    return None
-
-
-def _item_type(tp: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            item = _item_type(arg)
-            if item is not None:
-                return item
-        return None
-    args = typing.get_args(tp)
-    if origin in (list, tuple) and args:
-        return args[0]
-    if origin is dict and len(args) == 2:
-        return args[1]
-    return tp
 
 
 # --------------------------------------------------------------------------- schema

@@ -73,7 +73,7 @@ def ready_envs(plan: Plan, reporter: Reporter) -> None:
         reporter.emit({"event": "env", "message": message})
 
     for env in plan.envs_needed():   # ensure() returns at once for an env that is whole
-        envs.ensure(env.tool, env.flavour, plan.recipe.tools, progress=say)
+        envs.ensure(env.tool, env.flavour, plan.recipe.interpreters, progress=say)
 
 
 def runtime_context(plan: Plan, sp: StagePlan) -> StageContext:

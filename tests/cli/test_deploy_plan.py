@@ -90,7 +90,7 @@ def test_the_server_runs_in_the_users_own_environment(tmp_path: Path) -> None:
 
     own = tmp_path / "own-env" / "bin" / "python"
     path = recipe(tmp_path, "    port: auto\n")
-    path.write_text(path.read_text() + f"tools: {{serve-cpu: {own}}}\n")
+    path.write_text(path.read_text() + f"interpreters: {{transformers: {own}}}\n")
     r = recipe_mod.load(path)
     plan = make_plan(r, HashCache(tmp_path / "h.json").path_hash, "cpu")
     sp = plan.stages[1]

@@ -24,7 +24,7 @@ EXPECTED = {
     "modelscope": ("modelscope", "1.40.2"),
     "openxlab": ("openxlab", "0.1.3"),
     "hfhub": ("huggingface_hub", None),
-    "serve-cpu": ("transformers", None),
+    "transformers": ("transformers", None),
 }
 
 

@@ -157,3 +157,13 @@ def test_fuzz_mutated_good_recipe(cut: int, junk: str) -> None:
         parse(GOOD[:cut] + junk + GOOD[cut:])
     except UserError as exc:
         assert all(p.file for p in exc.problems)
+
+
+def test_interpreters_and_its_old_name_tools() -> None:
+    r = parse(GOOD + "interpreters: {xtuner: /opt/x/bin/python}\n")
+    assert r.interpreters == {"xtuner": "/opt/x/bin/python"}
+    old = parse(GOOD + "tools: {xtuner: /opt/x/bin/python}\n")
+    assert old.interpreters == {"xtuner": "/opt/x/bin/python"}
+    with pytest.raises(RecipeError) as exc:
+        parse(GOOD + "tools: {xtuner: /a}\ninterpreters: {xtuner: /b}\n")
+    assert "old name of `interpreters:`" in str(exc.value.problems[0])

@@ -63,7 +63,7 @@ def _chat_recipe(path: Path, overrides: list[str] | None, device: str | None) ->
         if not opts.model_name:
             raise UserError(f"stage {stage!r}: `url:` needs `model_name:`")
         spec = agent.make_spec(opts, opts.url, opts.model_name, opts.api_key_env, None)
-        env = _chat_env(device or r.device, r.tools)
+        env = _chat_env(device or r.device, r.interpreters)
         return _chat(spec, env.python, env, work)
     deploy = r.stages[stage].inputs["endpoint"][0]
     reporter, closed = make_reporter(False), False
@@ -71,7 +71,7 @@ def _chat_recipe(path: Path, overrides: list[str] | None, device: str | None) ->
         with pipeline.serving(r, deploy, device, reporter) as endpoint:
             reporter.close()
             closed = True
-            env = _chat_env(device or r.device, r.tools)
+            env = _chat_env(device or r.device, r.interpreters)
             spec = agent.make_spec(opts, str(endpoint["base_url"]), str(endpoint["model"]),
                                    endpoint.get("api_key_env"), endpoint.get("engine"))
             return _chat(spec, env.python, env, work)

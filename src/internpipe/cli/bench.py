@@ -51,7 +51,7 @@ def command(
             base_url, model = str(art["base_url"]), model or str(art["model"])
         if not model:
             raise UserError("--model is needed with a URL (the served model's name)")
-        env = envs.ensure("serve-cpu", devices.resolve_device(device or "auto"))
+        env = envs.ensure("transformers", devices.resolve_device(device or "auto"))
         argv = [str(env.python), str(WORKER), base_url, model, "--concurrency",
                 str(concurrency), "--requests", str(requests), "--max-tokens", str(max_tokens)]
         if api_key_env:

@@ -16,7 +16,7 @@ app = typer.Typer(help="Tool environments: one pinned virtual environment per up
 
 ToolsArg = Annotated[list[str] | None, typer.Argument(
     help="Tools (default: all): xtuner, opencompass, lmdeploy, agent, modelscope, openxlab, "
-         "hfhub, serve-cpu.", show_default=False)]
+         "hfhub, transformers.", show_default=False)]
 FlavourOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda: which flavour.")]
 
 

@@ -43,7 +43,7 @@ def engine(options: Options, device: str) -> str:
 
 
 def tool(options: Options, device: str) -> str | None:
-    return "lmdeploy" if engine(options, device) == "lmdeploy" else "serve-cpu"
+    return "lmdeploy" if engine(options, device) == "lmdeploy" else "transformers"
 
 
 def _checks(ctx: StageContext) -> None:
