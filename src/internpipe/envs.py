@@ -24,7 +24,6 @@ from typing import Any
 
 from internpipe import state
 from internpipe.devices import FLAVOURS
-from internpipe.devices import resolve_device as resolve_device  # re-exported for plan, cli
 from internpipe.errors import UserError
 from internpipe.fingerprint import digest
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import artifacts, envs, services, slurm
+from internpipe import artifacts, devices, envs, services, slurm
 from internpipe import stages as registry
 from internpipe.errors import UserError
 from internpipe.fingerprint import digest
 from internpipe.recipe import Recipe
-from internpipe.stages import InputRef, StageContext, StageKind, Step
+from internpipe.stages import InputRef, StageContext, Step
 from internpipe.state import Outcome, StageStatus, WorkDir
 
 RUN, CACHED, SKIP = "run", "cached", "skip"
@@ -116,7 +116,7 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
     commands (a stage kind may refuse here, e.g. when a required file is missing)."""
     selection = selection or Selection()
     wd = WorkDir(recipe.workdir)
-    flavour = envs.resolve_device(device or recipe.device)
+    flavour = devices.resolve_device(device or recipe.device)
     selected = selection.selected(recipe.order)
     entries = wd.entries()
     planned: dict[str, StagePlan] = {}
@@ -160,9 +160,9 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
             ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(name))
             sp.steps_preview = kind.plan(ctx)
             sp.reasons += kind.notes(ctx)
-            sp.reasons += check_resources(name, kind, ctx)
-            if on_slurm(kind, ctx):
-                sp.scripts = {step.name: slurm_script(recipe.name, wd, sp, ctx, step)[0]
+            sp.reasons += slurm.check_resources(name, kind, ctx)
+            if slurm.on_slurm(kind, ctx):
+                sp.scripts = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)[0]
                               for step in sp.steps_preview}
         planned[name] = sp
     _spare_idle_services(recipe, planned, selection.serve)
@@ -305,44 +305,3 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
                         python=sp.env.python if sp.env else None, env=sp.env,
                         fingerprint=sp.fingerprint,
                         resources=recipe.stages[sp.name].resources or recipe.resources)
-
-
-def on_slurm(kind: StageKind, ctx: StageContext) -> bool:
-    """Steps go through sbatch unless the tool drives Slurm itself (OpenCompass)."""
-    res = ctx.resources
-    return bool(res is not None and res.launcher == "slurm" and not kind.SLURM_NATIVE)
-
-
-def slurm_script(recipe_name: str, wd: WorkDir, sp: StagePlan, ctx: StageContext,
-                 step: Step) -> tuple[str, Path]:
-    """The batch script of a step and the file its output goes to (shown by `plan`)."""
-    output = wd.stage_dir(sp.name) / f"slurm-{step.name}.out"
-    options = slurm.sbatch_options(ctx.resources, f"internpipe-{recipe_name}-{sp.name}-"
-                                   f"{step.name}", output, step.cwd or ctx.work,
-                                   step.slurm_tasks_per_node)
-    exports = {**(envs.OFFLINE_VARS if step.offline else {}), **step.env}
-    if step.tool and sp.env is not None:
-        exports["VIRTUAL_ENV"] = str(sp.env.path)
-    text = slurm.script(step.slurm_argv or step.argv, exports, options,
-                        path_prefix=str(sp.env.bin) if step.tool and sp.env else None)
-    return text, output
-
-
-def check_resources(name: str, kind: StageKind, ctx: StageContext) -> list[str]:
-    """Resources that cannot work are errors; doubtful ones are notes for the plan."""
-    res = ctx.resources
-    if res is None:
-        return []
-    if res.nodes > 1 and res.launcher != "slurm":
-        raise UserError(f"stage {name!r}: nodes: {res.nodes} needs launcher: slurm (or "
-                        "XTuner's torchrun variables set by hand on every node)")
-    if res.launcher != "slurm":
-        return []
-    slurm.check_available()
-    notes = [f"on Slurm ({'its own runner' if kind.SLURM_NATIVE else 'sbatch'}"
-             f", {res.nodes} node{'s' if res.nodes > 1 else ''}"
-             + (f", {res.gpus_per_node} GPU/node" if res.gpus_per_node else "") + ")"]
-    local = slurm.shared_filesystem_note(ctx.work)
-    if local:
-        notes.append(local)
-    return notes

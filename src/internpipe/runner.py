@@ -17,8 +17,9 @@ from internpipe import artifacts, envs, proc, services, slurm, state
 from internpipe import stages as registry
 from internpipe.errors import StageFailed
 from internpipe.fingerprint import digest, manifest
-from internpipe.plan import CACHED, RUN, Plan, StagePlan, context, on_slurm, slurm_script
+from internpipe.plan import CACHED, RUN, Plan, StagePlan, context
 from internpipe.progress import Reporter
+from internpipe.slurm import on_slurm, slurm_script
 from internpipe.stages import InputRef, StageContext, StageKind, Step
 from internpipe.state import Outcome
 

@@ -19,10 +19,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from internpipe import proc
+from internpipe.envs import OFFLINE_VARS
 from internpipe.errors import UserError
+
+if TYPE_CHECKING:
+    from internpipe.plan import StagePlan
+    from internpipe.stages import StageContext, StageKind, Step
+    from internpipe.state import WorkDir
 
 FINISHED = {"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL",
             "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
@@ -231,3 +237,48 @@ def serve_as_job(spec: Any, resources: Any, job_name: str, cwd: Path) -> None:
         return node or None
 
     spec.locate = locate
+
+
+# --------------------------------------------------------------------------- planning
+# What plan and runner ask about a stage under `launcher: slurm`.
+
+
+def on_slurm(kind: StageKind, ctx: StageContext) -> bool:
+    """Steps go through sbatch unless the tool drives Slurm itself (OpenCompass)."""
+    res = ctx.resources
+    return bool(res is not None and res.launcher == "slurm" and not kind.SLURM_NATIVE)
+
+
+def slurm_script(recipe_name: str, wd: WorkDir, sp: StagePlan, ctx: StageContext,
+                 step: Step) -> tuple[str, Path]:
+    """The batch script of a step and the file its output goes to (shown by `plan`)."""
+    output = wd.stage_dir(sp.name) / f"slurm-{step.name}.out"
+    options = sbatch_options(ctx.resources, f"internpipe-{recipe_name}-{sp.name}-"
+                                   f"{step.name}", output, step.cwd or ctx.work,
+                                   step.slurm_tasks_per_node)
+    exports = {**(OFFLINE_VARS if step.offline else {}), **step.env}
+    if step.tool and sp.env is not None:
+        exports["VIRTUAL_ENV"] = str(sp.env.path)
+    text = script(step.slurm_argv or step.argv, exports, options,
+                        path_prefix=str(sp.env.bin) if step.tool and sp.env else None)
+    return text, output
+
+
+def check_resources(name: str, kind: StageKind, ctx: StageContext) -> list[str]:
+    """Resources that cannot work are errors; doubtful ones are notes for the plan."""
+    res = ctx.resources
+    if res is None:
+        return []
+    if res.nodes > 1 and res.launcher != "slurm":
+        raise UserError(f"stage {name!r}: nodes: {res.nodes} needs launcher: slurm (or "
+                        "XTuner's torchrun variables set by hand on every node)")
+    if res.launcher != "slurm":
+        return []
+    check_available()
+    notes = [f"on Slurm ({'its own runner' if kind.SLURM_NATIVE else 'sbatch'}"
+             f", {res.nodes} node{'s' if res.nodes > 1 else ''}"
+             + (f", {res.gpus_per_node} GPU/node" if res.gpus_per_node else "") + ")"]
+    local = shared_filesystem_note(ctx.work)
+    if local:
+        notes.append(local)
+    return notes
