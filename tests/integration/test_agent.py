@@ -4,6 +4,7 @@ once against the tiny model served by the CPU engine, and the chat REPL through 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -35,17 +36,23 @@ def _wait_http(url: str, timeout: float = 60) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-@pytest.fixture()
-def fake_llm(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def serving_fake_llm(cwd: Path, *args: str) -> Iterator[str]:
     port = services.free_port("127.0.0.1")
     proc = subprocess.Popen([sys.executable, str(TESTS / "support" / "fake_llm.py"),
-                             str(port)], cwd=tmp_path)
+                             str(port), *args], cwd=cwd)
     try:
         _wait_http(f"http://127.0.0.1:{port}/health")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture()
+def fake_llm(tmp_path: Path) -> Iterator[str]:
+    with serving_fake_llm(tmp_path) as url:
+        yield url
 
 
 def recipe(tmp: Path, url: str, body: str, name: str = "ag") -> Path:
@@ -122,6 +129,57 @@ def test_a_malformed_tool_call_and_a_failed_expect_fail_the_stage(tmp_path: Path
     assert bad["status"] == "failed" and bad["malformed_tool_calls"]
     assert lacking["missing"] == ["99"] and good["status"] == "ok"
     assert not (tmp_path / ".internpipe/ag/stages/agent/out").exists()
+
+
+def _failed_run(tmp: Path, url: str, body: str) -> tuple[str, float, list[dict]]:
+    """Run a recipe that must fail: (stderr, seconds, transcripts), with a bounded log."""
+    t0 = time.monotonic()
+    result = cli("run", str(recipe(tmp, url, body)), timeout=180)
+    took = time.monotonic() - t0
+    assert result.returncode == 1, result.stderr[-3000:]
+    log = (tmp / ".internpipe/ag/stages/agent/log.txt").read_text()
+    assert len(log.splitlines()) < 200, log[-3000:]
+    return " ".join(result.stderr.split()), took, transcripts(tmp)
+
+
+def test_a_dead_endpoint_fails_within_the_deadline(tmp_path: Path) -> None:
+    port = services.free_port("127.0.0.1")                  # nobody listens there
+    err, took, (first, *rest) = _failed_run(tmp_path, f"http://127.0.0.1:{port}/v1", """\
+    request_timeout: 20
+    queries: [hello, "calc:1 + 1", bye]
+""")
+    print(f"agent stage against a dead endpoint: {took:.1f}s")
+    assert took < 60                        # lagent alone retries forever
+    assert first["status"] == "failed" and first["model_seconds"] <= 21
+    assert f"no answer from http://127.0.0.1:{port}/v1/chat/completions after 3 attempt(s)" \
+        in first["reason"] and "Connection refused" in first["reason"]
+    assert [r["reason"] for r in rest] == ["not asked: query #1 could not reach the model"] * 2
+    assert "3 of 3 queries failed" in err and "Connection refused" in err
+
+
+def test_a_server_dying_mid_run_fails_within_the_deadline(tmp_path: Path) -> None:
+    with serving_fake_llm(tmp_path, "--die-after", "2") as url:   # calc: takes 2 requests
+        err, took, (ok, dying, after) = _failed_run(tmp_path, url, """\
+    tools: [Calculator]
+    request_timeout: 20
+    queries: [{text: "calc:1 + 1", expect: ["2"]}, "calc:2 + 2", hello]
+""")
+    assert took < 60
+    assert ok["status"] == "ok" and dying["status"] == "failed"
+    assert "the model call failed: no answer from" in dying["reason"], dying["reason"]
+    assert after["reason"] == "not asked: query #2 could not reach the model"
+    assert "2 of 3 queries failed" in err
+
+
+def test_a_hung_server_fails_at_request_timeout(tmp_path: Path) -> None:
+    with serving_fake_llm(tmp_path, "--hang-after", "0") as url:
+        err, took, (hung,) = _failed_run(tmp_path, url, """\
+    request_timeout: 4
+    queries: [hello]
+""")
+    assert "no answer within 4s (request_timeout)" in hung["reason"], hung["reason"]
+    assert 4 <= hung["model_seconds"] < 10 and took < 60
+    assert "no answer within 4s" in err
 
 
 def test_react_agent_and_the_standalone_command(tmp_path: Path, fake_llm: str) -> None:

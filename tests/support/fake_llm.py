@@ -9,12 +9,18 @@ The last user message picks the script:
   anything else a plain answer
 It speaks both protocols: ReAct's (when the prompt describes "Action Input") and
 InternLM2's action tokens. Each request is appended to requests.jsonl in the cwd.
+
+`--die-after N`: the process exits on request N+1 without answering it (a server that dies
+mid-run); `--hang-after N`: requests after the N-th never get an answer.
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
-import sys
+import os
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -72,6 +78,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        seen = next(COUNT)
+        if ARGS.die_after is not None and seen > ARGS.die_after:
+            os._exit(1)
+        while ARGS.hang_after is not None and seen > ARGS.hang_after:
+            time.sleep(1)
         with open("requests.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(body) + "\n")
         if self.path != "/v1/chat/completions":
@@ -85,5 +96,13 @@ class Handler(BaseHTTPRequestHandler):
                                    "total_tokens": 2}})
 
 
+COUNT = itertools.count(1)
+ARGS = argparse.Namespace(die_after=None, hang_after=None)
+
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--die-after", type=int)
+    parser.add_argument("--hang-after", type=int)
+    ARGS = parser.parse_args()
+    ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler).serve_forever()

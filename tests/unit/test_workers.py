@@ -62,3 +62,19 @@ def test_link_model_skips_bookkeeping(tmp_path: Path) -> None:
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == \
         ["config.json"]
     assert (dest / "config.json").stat().st_ino == (src / "config.json").stat().st_ino
+
+
+def test_agent_model_answers_are_classified() -> None:
+    import pytest
+
+    llm = load("agent_llm")
+    ok = b'{"choices": [{"message": {"content": " hi "}}]}'
+    assert llm.answer_of(200, ok) == "hi"
+    assert llm.answer_of(503, b"busy") is None and llm.answer_of(429, b"") is None
+    for status, body, said in [(422, b'{"detail": "bad field"}', "HTTP 422: {\"detail\""),
+                               (200, b"<html>", "HTTP 200: <html>"),
+                               (200, b'{"choices": []}', "not a chat completion")]:
+        with pytest.raises(llm.ModelCallFailed, match=said) as caught:
+            llm.answer_of(status, body)
+        assert caught.value.unreachable is False
+

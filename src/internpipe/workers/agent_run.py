@@ -5,10 +5,8 @@ tools (local or served by `agentlego-server`).
     agent_run.py run SPEC.json OUT_DIR     every query of the spec → a transcript each
     agent_run.py chat SPEC.json            an interactive chat on the terminal
 
-The LLM is lagent's GPTAPI: lagent 0.2.4's LMDeploy wrappers do not work with LMDeploy 0.18.
-GPTAPI sends its `model_type` as the request's model and knows only gpt/internlm/qwen
-names; servers name models freely (transformers serve: the folder path), so the request's
-model is replaced after GPTAPI built it. Tools that run model-written code get a timeout
+The LLM is lagent's GPTAPI (lagent 0.2.4's LMDeploy wrappers do not work with LMDeploy 0.18)
+with every request bounded: agent_llm.py. Tools that run model-written code get a timeout
 and run in this process's working directory, a scratch folder chosen by internpipe.
 """
 
@@ -21,41 +19,14 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from internpipe.workers.agent_llm import ModelCallFailed, make_llm
+else:  # run by path inside the agent env: this folder is sys.path[0]
+    from agent_llm import ModelCallFailed, make_llm
 
 PROGRESS = "internpipe-agent: "
-
-
-def make_llm(spec: dict[str, Any]) -> Any:
-    from lagent.llms import GPTAPI
-
-    class Endpoint(GPTAPI):  # type: ignore[misc]
-        def generate_request_data(self, model_type: str, messages: list[dict[str, Any]],
-                                  gen_params: dict[str, Any],
-                                  json_mode: bool = False) -> Any:
-            gen_params = {k: v for k, v in gen_params.items() if k not in ("top_k",)}
-            header, data = super().generate_request_data("internlm2", messages, gen_params,
-                                                          json_mode)
-            data["model"] = spec["model"]
-            if spec.get("keep_special_tokens"):
-                # LMDeploy's field: InternLM2's tool-call markers are special tokens.
-                data["skip_special_tokens"] = False
-            else:
-                data.pop("skip_special_tokens", None)   # strict servers reject it (422)
-            return header, data
-
-    key_env = spec.get("api_key_env")
-    key = os.environ.get(key_env, "") if key_env else "EMPTY"
-    # lagent's own role mapping, with the tool results' role from the recipe.
-    template = [{"role": "system", "api_role": "system"}, {"role": "user", "api_role": "user"},
-                {"role": "assistant", "api_role": "assistant"},
-                {"role": "environment", "api_role": spec.get("tool_result_role", "system")}]
-    return Endpoint(model_type="internlm2", key=key, openai_api_base=spec["chat_url"],
-                    meta_template=template,
-                    query_per_second=100, retry=spec.get("retry", 2),
-                    max_new_tokens=spec["max_new_tokens"], temperature=spec["temperature"],
-                    top_p=0.8, stop_words=["<|im_end|>", "<|action_end|>"]
-                    if spec["agent"] == "internlm2" else None)
 
 
 def make_tools(spec: dict[str, Any]) -> tuple[list[Any], list[Any]]:
@@ -230,6 +201,9 @@ def ask(agent: Any, rec: Recorder, spec: dict[str, Any], messages: Any) -> dict[
                 reason = f"the model wrote {len(rec.malformed)} malformed tool call(s) and " \
                          + reason
             record.update(status="failed", reason=reason)
+    except ModelCallFailed as exc:   # bounded already: deadline and retries (agent_llm)
+        record.update(status="failed", reason=f"the model call failed: {exc}",
+                      unreachable=exc.unreachable)
     except Exception as exc:  # one query's error is that query's failure
         record.update(status="failed", reason=f"the agent raised {type(exc).__name__}: {exc}",
                       traceback=traceback.format_exc().splitlines()[-12:])
@@ -239,14 +213,23 @@ def ask(agent: Any, rec: Recorder, spec: dict[str, Any], messages: Any) -> dict[
     return record
 
 
+def not_asked(reason: str) -> dict[str, Any]:
+    return {"status": "failed", "reason": reason, "answer": None, "tool_calls": [],
+            "malformed_tool_calls": [], "model_calls": 0, "model_seconds": 0, "seconds": 0}
+
+
 def run(spec: dict[str, Any], out_dir: str) -> int:
     rec = Recorder()
     agent = make_agent(spec, rec)
     os.makedirs(out_dir, exist_ok=True)
     queries = spec["queries"]
+    unreachable: str | None = None    # once the endpoint is gone, the rest are not asked
     for i, query in enumerate(queries, start=1):
         record = {"index": i, "query": query["text"], "expect": query["expect"],
-                  **ask(agent, rec, spec, query["text"])}
+                  **(not_asked(unreachable) if unreachable
+                     else ask(agent, rec, spec, query["text"]))}
+        if record.pop("unreachable", False):
+            unreachable = f"not asked: query #{i} could not reach the model"
         answer = (record.get("answer") or "").lower()
         record["missing"] = [e for e in query["expect"] if e.lower() not in answer]
         if record["status"] == "ok" and record["missing"]:
@@ -317,7 +300,7 @@ def main() -> int:
         os.chdir(args.scratch)
     with open(args.spec, encoding="utf-8") as f:
         spec = json.load(f)
-    # GPTAPI posts without a timeout; this bounds every request (connect and each read).
+    # Model calls are bounded in agent_llm; this bounds the rest (remote tools' requests).
     socket.setdefaulttimeout(float(spec["request_timeout"]))
     if args.mode == "run":
         return run(spec, args.out_dir)
