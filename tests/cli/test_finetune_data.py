@@ -95,3 +95,16 @@ def test_multi_gpu_uses_xtuner_variables(tmp_path: Path) -> None:
     plan = make_plan(loaded, HashCache(tmp_path / "h.json").path_hash, "cuda")
     train = next(s for s in plan.stages[1].steps_preview if s.name == "train")
     assert train.env == {"NPROC_PER_NODE": "4", "NNODES": "1"}
+
+
+def test_plan_says_when_the_warmup_is_dropped(tmp_path: Path) -> None:
+    def reasons(warmup: float, n: int = 60) -> list[str]:
+        plan = cli("plan", str(recipe(tmp_path, epochs=1, warmup=warmup, n=n)), "--json")
+        assert plan.returncode == 0, plan.stderr
+        return list(json.loads(plan.stdout)["stages"][1]["reasons"])
+
+    assert "no warm-up: warmup_ratio 0.03 of at most 60 iterations is under 2" in \
+        reasons(warmup=0.03)
+    assert "warm-up: warmup_ratio 0.03 of the packed iterations, none if under 2 (the train " \
+        "log says)" in reasons(warmup=0.03, n=100)
+    assert not [x for x in reasons(warmup=0) if "warm-up" in x]

@@ -107,3 +107,17 @@ def test_standalone_finetune(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / ".internpipe/finetune/stages/finetune/out"
     assert (out / "model.safetensors").exists() and (out / "adapter").is_dir()
+
+
+def test_a_warmup_under_two_iterations_is_dropped(tmp_path: Path) -> None:
+    # 100 samples: the plan cannot rule a warm-up out (0.03 × 100 ≥ 2), but packed into
+    # 256 tokens they make a handful of iterations, and 0.03 of those rounds to 0.
+    r = recipe(tmp_path, epochs=1, warmup=0.03, n=100)
+    result = cli("run", str(r), "--json", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / ".internpipe/ft/stages/finetune/log.txt").read_text()
+    assert "internpipe: warm-up dropped: 0.03 epochs of" in log, log[-3000:]
+    curve = [json.loads(x) for x in
+             Path(state(r)["stages"]["finetune"]["artifact"]["path"], "loss.jsonl")
+             .read_text().splitlines()]
+    assert curve[0]["lr"] == pytest.approx(2.0e-3, rel=0.05), curve[0]  # not lr × 1e-5

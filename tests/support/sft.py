@@ -32,8 +32,8 @@ def write_data(path: Path, fmt: str, n: int = 60) -> Path:
 
 
 def recipe(dir: Path, extra: str = "", fmt: str = "openai", name: str = "ft",
-           epochs: int = 3, save_every: int = 10) -> Path:
-    write_data(dir / "data.jsonl", fmt)
+           epochs: int = 3, save_every: int = 10, warmup: float = 0, n: int = 60) -> Path:
+    write_data(dir / "data.jsonl", fmt, n)
     return write(dir / "r.yaml", f"""\
 version: 1
 name: {name}
@@ -46,7 +46,7 @@ stages:
     format: {fmt}
     epochs: {epochs}
     lr: 2.0e-3
-    warmup_ratio: 0
+    warmup_ratio: {warmup}
     max_length: 256
     save_every: {save_every}
     log_every: 1

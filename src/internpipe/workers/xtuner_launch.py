@@ -32,6 +32,34 @@ def cpu_fixes() -> None:
         torch.cpu.is_bf16_supported = lambda *a, **k: False
 
 
+WARMUP = "mmengine.optim.LinearLR"
+MIN_WARMUP_ITERS = 2
+
+
+def drop_short_warmup() -> None:
+    """A warm-up is a fraction of the epochs, turned into iterations by mmengine only once
+    the data is packed: int(end × iterations per epoch). Under 2 iterations LinearLR refuses
+    (0: "end should be larger than begin") or leaves the LR at lr × 1e-5 for the whole run
+    (1). Such a warm-up is dropped where the count is known, and the log says so."""
+    from mmengine.runner import Runner
+
+    build = Runner.build_param_scheduler
+
+    def build_without_short_warmup(self: Any, scheduler: Any) -> Any:
+        if isinstance(scheduler, list) and len(scheduler) > 1 and \
+                isinstance(scheduler[0], dict) and scheduler[0].get("type") == WARMUP:
+            per_epoch = len(self.train_dataloader)
+            iters = int(scheduler[0]["end"] * per_epoch)
+            if iters < MIN_WARMUP_ITERS:
+                print(f"internpipe: warm-up dropped: {scheduler[0]['end']:g} epochs of "
+                      f"{per_epoch} iterations is {iters} iteration(s), under "
+                      f"{MIN_WARMUP_ITERS}", flush=True)
+                scheduler = [{**s, "begin": 0} for s in scheduler[1:]]
+        return build(self, scheduler)
+
+    Runner.build_param_scheduler = build_without_short_warmup
+
+
 def run_module(module: str, argv: list[str]) -> int:
     """Run an XTuner tool as `python -m module argv…` in this process; return its code."""
     cpu_fixes()
@@ -195,6 +223,7 @@ def cmd_train(config: str, work_dir: str, rest: list[str]) -> int:
         # torch >= 2.6 loads checkpoints weights-only by default; mmengine's hold more.
         os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
         print(f"[xtuner_launch] resuming from {rest[rest.index('--resume') + 1]}", flush=True)
+    drop_short_warmup()
     code = run_module("xtuner.tools.train", [config, "--work-dir", work_dir, *rest])
     if code == 0 and newest_checkpoint(work_dir) is None:
         print("internpipe-error: XTuner finished without writing a checkpoint", flush=True)

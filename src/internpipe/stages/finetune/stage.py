@@ -170,10 +170,31 @@ def notes(ctx: StageContext) -> list[str]:
         resume = resume_from(ctx, text)
         if resume:
             found.append(f"resumes from {Path(resume).name}")
-        found.append(f"{check_data(ctx)} samples ({opts.format})")
+        samples = check_data(ctx)
+        found.append(f"{samples} samples ({opts.format})")
+        found += warmup_note(opts, samples)
     except (UserError, OSError):
         pass
     return found
+
+
+MIN_WARMUP_ITERS = 2    # as workers/xtuner_launch.py: fewer is dropped at train time
+
+
+def warmup_note(opts: Options, samples: int) -> list[str]:
+    """Whether the warm-up is dropped. mmengine counts it as int(ratio × epochs × iterations
+    per epoch); without packing an epoch is at most ceil(samples / batch) iterations, with
+    packing fewer, known only once XTuner packed the data."""
+    if opts.warmup_ratio <= 0:
+        return []
+    at_most = opts.epochs * -(-samples // opts.batch_size)
+    if int(opts.warmup_ratio * at_most) < MIN_WARMUP_ITERS:
+        return [f"no warm-up: warmup_ratio {opts.warmup_ratio:g} of at most {at_most} "
+                f"iterations is under {MIN_WARMUP_ITERS}"]
+    if opts.pack:
+        return [f"warm-up: warmup_ratio {opts.warmup_ratio:g} of the packed iterations, none "
+                f"if under {MIN_WARMUP_ITERS} (the train log says)"]
+    return []
 
 
 ITER = re.compile(r"Iter\(train\)\s*\[\s*(\d+)/(\d+)\].*?lr:\s*([0-9.e+-]+)"
