@@ -45,6 +45,7 @@ class StagePlan:
     steps_preview: list[Step] = field(default_factory=list)
     entry: dict[str, Any] | None = None
     scripts: dict[str, str] = field(default_factory=dict)   # step → sbatch script (slurm)
+    resumable: bool = False     # StageContext.resumable: interrupted last time, not --force
 
     def summary(self) -> dict[str, Any]:
         return {"stage": self.name, "kind": self.kind, "action": self.action,
@@ -155,7 +156,9 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
             action, status, reasons = _service_state(entry or {})
         sp = StagePlan(name=name, kind=section.kind, produces=kind.PRODUCES, tool=tool,
                        env=env, fingerprint=fingerprint, components=components, action=action,
-                       status=status, reasons=reasons, inputs=section.inputs, entry=entry)
+                       status=status, reasons=reasons, inputs=section.inputs, entry=entry,
+                       resumable=wd.last_outcome(name) == Outcome.INTERRUPTED
+                       and not selection.force)
         if with_steps and action == RUN:
             ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(name))
             sp.steps_preview = kind.plan(ctx)
@@ -303,5 +306,5 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
                         recipe_name=recipe.name, recipe_dir=recipe.dir, work=wd.work(sp.name),
                         out=out, inputs=inputs, device=flavour,
                         python=sp.env.python if sp.env else None, env=sp.env,
-                        fingerprint=sp.fingerprint,
+                        fingerprint=sp.fingerprint, resumable=sp.resumable,
                         resources=recipe.stages[sp.name].resources or recipe.resources)

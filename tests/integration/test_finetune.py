@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -121,3 +122,23 @@ def test_a_warmup_under_two_iterations_is_dropped(tmp_path: Path) -> None:
              Path(state(r)["stages"]["finetune"]["artifact"]["path"], "loss.jsonl")
              .read_text().splitlines()]
     assert curve[0]["lr"] == pytest.approx(2.0e-3, rel=0.05), curve[0]  # not lr × 1e-5
+
+
+def test_force_trains_again_from_scratch(tmp_path: Path) -> None:
+    r = recipe(tmp_path, epochs=1)
+    assert cli("run", str(r), timeout=600).returncode == 0
+    train = tmp_path / ".internpipe/ft/stages/finetune/work/train"
+    first = (train / "last_checkpoint").read_text()
+    plan = json.loads(cli("plan", str(r), "--only", "finetune", "--force", "--json").stdout)
+    assert "--fresh" in plan["stages"][1]["commands"][0]["argv"]
+    result = cli("run", str(r), "--only", "finetune", "--force", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / ".internpipe/ft/stages/finetune/log.txt").read_text()
+    assert "resuming from" not in log
+    iters = [int(m) for m in re.findall(r"Iter\(train\) \[\s*(\d+)/", log)]
+    assert iters and iters[0] == 1 and iters == sorted(iters), iters   # every iteration again
+    curve = [json.loads(x) for x in
+             Path(state(r)["stages"]["finetune"]["artifact"]["path"], "loss.jsonl")
+             .read_text().splitlines()]
+    assert [row["iter"] for row in curve] == list(range(1, len(curve) + 1))
+    assert (train / "last_checkpoint").read_text() == first      # the same final iteration

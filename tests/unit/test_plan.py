@@ -106,3 +106,19 @@ def test_missing_local_file_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "input.txt").unlink()
     with pytest.raises(UserError, match=r"input\.txt does not exist"):
         make_plan(r, cache.path_hash, "cpu")
+
+
+def test_only_an_interrupted_unforced_stage_may_resume(tmp_path: Path) -> None:
+    from internpipe.plan import context
+
+    r, cache = setup(tmp_path)
+    finish(make_plan(r, cache.path_hash, "cpu"))
+    wd = WorkDir(r.workdir)
+    wd.marker("up").parent.mkdir(parents=True, exist_ok=True)
+    wd.marker("up").write_text('{"token": "t"}')       # a run of `up` that died
+    plan = make_plan(r, cache.path_hash, "cpu")
+    by_name = {s.name: s for s in plan.stages}
+    assert [by_name[n].resumable for n in ("src", "up", "up2")] == [False, True, False]
+    assert context(r, wd, by_name["up"], by_name, "cpu", wd.tmp_out("up")).resumable
+    forced = make_plan(r, cache.path_hash, "cpu", Selection(only=("up",), force=True))
+    assert not any(s.resumable for s in forced.stages)

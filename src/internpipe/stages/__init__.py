@@ -123,6 +123,10 @@ class StageContext:
     resources: Any = None  # the stage's resources (recipe-level, overridden per stage)
     env: Any = None        # its tool environment (envs.Env), managed or the user's own
     fingerprint: str = ""  # the stage's fingerprint in this run
+    # The stage's last run was interrupted and this one is not --force: the kind may
+    # continue that run's work (finetune resumes from its checkpoint); otherwise it starts
+    # from scratch. Known only at plan time: the runner's RUNNING marker replaces the old.
+    resumable: bool = False
 
     def options_as(self, model: type[OptionsT]) -> OptionsT:
         """The stage's options as its own Options model (typed for mypy, checked here)."""

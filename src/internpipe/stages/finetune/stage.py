@@ -4,7 +4,7 @@ stage gets a complete Hugging Face model folder.
 Steps, both in the XTuner env through workers/xtuner_launch.py:
   train    spec.json (written by internpipe: literal data) → config.json (kept in work/),
            then XTuner's train tool in the same process; resumes from the last checkpoint
-           when the spec is unchanged since an interrupted run
+           when the spec is unchanged since an interrupted run (never under --force)
   export   pth_to_hf of the newest checkpoint (the adapter, or the whole model for `full`),
            then for LoRA/QLoRA the adapter merged into the base model
 """
@@ -94,10 +94,12 @@ def spec(ctx: StageContext) -> dict[str, Any]:
 
 
 def resume_from(ctx: StageContext, spec_text: str) -> str | None:
-    """The checkpoint an interrupted run of the same spec left, if any."""
+    """The checkpoint an interrupted run of the same spec left, if any. Only an interrupted
+    run is continued: a finished or failed one, or --force, trains from scratch."""
     old = ctx.work / "spec.json"
     marker = ctx.work / "train" / "last_checkpoint"
-    if not (old.exists() and marker.exists()) or old.read_text() != spec_text:
+    if not (ctx.resumable and old.exists() and marker.exists()) or \
+            old.read_text() != spec_text:
         return None
     pth = marker.read_text().strip()
     return pth if pth and Path(pth).exists() else None
