@@ -1,5 +1,6 @@
-"""The tool environments on disk: listing every env folder under the home (current spec or
-old, built or half-built) with its size, and removing them (`internpipe env list|remove`)."""
+"""The tool environments: listing every one internpipe knows (each tool and flavour, built,
+half-built or not built) and every env folder under the home (current spec or old) with its
+size, and removing folders (`internpipe env list|remove`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from internpipe import state
-from internpipe.envs import MARKER, envs_root, spec
+from internpipe.devices import FLAVOURS
+from internpipe.envs import MARKER, envs_root, spec, tool_table
 from internpipe.errors import UserError
 
 
@@ -42,12 +44,33 @@ def installed() -> list[dict[str, Any]]:
         current = False
         with contextlib.suppress(UserError):
             current = spec(tool, flavour).id == rest
-        rows.append({"tool": tool, "flavour": flavour, "id": rest, "path": str(path),
+        rows.append({"tool": tool, "flavour": flavour, "id": rest, "name": path.name,
+                     "path": str(path),
                      "state": "ready" if isinstance(marker, dict) else "half-built",
                      "current": current,
                      "versions": (marker or {}).get("versions", {}) if isinstance(
                          marker, dict) else {}})
     return rows
+
+
+def every_env() -> list[dict[str, Any]]:
+    """`installed()` and, for each tool and flavour whose current env has no folder, a row
+    in state "not built" naming the env it would be; by tool, flavour, current first."""
+    rows = installed()
+    have = {row["name"] for row in rows}
+    for tool in tool_table():
+        for flavour in FLAVOURS:
+            try:
+                current = spec(tool, flavour)
+            except UserError:           # no pinned requirements for this flavour
+                continue
+            if current.name not in have:
+                rows.append({"tool": tool, "flavour": flavour, "id": current.id,
+                             "name": current.name, "path": str(envs_root() / current.name),
+                             "state": "not built", "current": True, "versions": {}})
+    order = {tool: i for i, tool in enumerate(tool_table())}
+    return sorted(rows, key=lambda r: (order.get(r["tool"], len(order)), r["tool"],
+                                       r["flavour"], not r["current"], r["name"]))
 
 
 def remove(paths: list[Path]) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,32 @@ def test_listing_and_removal() -> None:
     assert rows["000000000000"]["state"] == "half-built" and not rows["000000000000"]["current"]
     envlist.remove([old])
     assert not old.exists()
+
+
+def test_env_list_names_every_env_built_or_not() -> None:
+    from conftest import cli
+
+    every = [(tool, flavour) for tool in envs.tool_table() for flavour in devices.FLAVOURS]
+    built = envs.env_for("hfhub", "cpu")
+    _fake_built(built)
+    old = envs.envs_root() / "hfhub-cpu-000000000000"       # a half-built old folder
+    old.mkdir()
+    result = cli("env", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["envs"]
+    current = [r for r in rows if r["current"]]
+    assert [(r["tool"], r["flavour"]) for r in current] == every
+    for row in current:
+        env = envs.env_for(row["tool"], row["flavour"])
+        assert row["name"] == env.name and row["path"] == str(env.path), row
+        assert row["state"] == ("ready" if env == built else "not built"), row
+    assert [(r["name"], r["state"]) for r in rows if not r["current"]] == \
+        [(old.name, "half-built")]
+    table = cli("env", "list", COLUMNS="200").stdout
+    agent = envs.env_for("agent", "cuda").id
+    assert re.search(rf"agent\s+│\s+cuda\s+│\s+{agent}\s+│\s+not built", table), table
+    assert re.search(r"hfhub\s+│\s+cpu\s+│\s+\w+\s+│\s+ready", table), table
+    assert "half-built (old spec)" in table
 
 
 def test_importing_envs_is_cheap() -> None:

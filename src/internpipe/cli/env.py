@@ -45,14 +45,16 @@ def _size(n: int) -> str:
 
 @app.command("list")
 def list_(json_mode: JsonOpt = False) -> None:
-    """List every environment under INTERNPIPE_HOME (current and old): tool, flavour, id,
-    state, size on disk, versions."""
+    """List every tool environment, built or not, and every env folder under INTERNPIPE_HOME
+    (current and old): tool, flavour, env name, state (ready, half-built, not built), size
+    on disk, versions."""
     from internpipe import envlist, envs
 
     with guard(json_mode):
-        rows = envlist.installed()
+        rows = envlist.every_env()
         for row in rows:
-            row["bytes"] = envlist.disk_usage(Path(row["path"]))
+            row["bytes"] = 0 if row["state"] == "not built" else \
+                envlist.disk_usage(Path(row["path"]))
     if json_mode:
         print(json.dumps({"event": "envs", "home": str(envs.home()), "envs": rows}))
         return
@@ -65,11 +67,15 @@ def list_(json_mode: JsonOpt = False) -> None:
         state = row["state"] + ("" if row["current"] else " (old spec)")
         versions = ", ".join(f"{k} {v}" for k, v in row["versions"].items()
                              if v and k != "python")
-        table.add_row(row["tool"], row["flavour"], row["id"], state, _size(row["bytes"]),
+        size = "" if row["state"] == "not built" else _size(row["bytes"])
+        table.add_row(row["tool"], row["flavour"], row["id"],
+                      f"[dim]{state}[/]" if row["state"] == "not built" else state, size,
                       versions)
     out = console()
-    out.print(f"environments in {envs.envs_root()}")
-    out.print(table if rows else "[dim]none built yet: internpipe env setup[/]")
+    out.print(f"environments in {envs.envs_root()} (folders named TOOL-FLAVOUR-ID)")
+    out.print(table)
+    if any(row["state"] == "not built" for row in rows):
+        out.print("[dim]build them with: internpipe env setup [TOOL…] [--device cpu|cuda][/]")
 
 
 @app.command()
