@@ -132,7 +132,7 @@ def make_llm(spec: dict[str, Any]) -> Any:
                                                       self.json_mode)
             header["Authorization"] = f"Bearer {self.keys[0]}"
             return post_chat(self.url, header, data, float(spec["request_timeout"]),
-                             int(spec.get("retries", 2)))
+                             int(spec["retries"]))
 
         def _stream_chat(self, messages: list[dict[str, Any]], **gen_params: Any) -> Any:
             raise NotImplementedError("internpipe's agent asks for whole answers")

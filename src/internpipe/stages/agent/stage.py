@@ -39,6 +39,10 @@ local_files = base.no_local_files
 keeps_serving = base.never_keeps_serving
 
 WORKER = WORKERS / "agent_run.py"
+# Retries of one model call after a connection error or a 429/5xx answer, all within its
+# request_timeout (workers/agent_llm.py): lagent's own GPTAPI retries a refused connection
+# forever.
+MODEL_CALL_RETRIES = 2
 
 
 def tool(options: Options, device: str) -> str | None:
@@ -84,6 +88,7 @@ def make_spec(opts: Options, url: str, model: str, key_env: str | None,
             "keep_special_tokens": engine != "transformers" if keep is None else keep,
             "tools": list(opts.tools), "max_turns": opts.max_turns,
             "tool_timeout": opts.tool_timeout, "request_timeout": opts.request_timeout,
+            "retries": MODEL_CALL_RETRIES,
             "max_new_tokens": opts.max_new_tokens, "temperature": opts.temperature,
             "meta_prompt": opts.meta_prompt, "plugin_prompt": opts.plugin_prompt,
             "tool_result_role": opts.tool_result_role, "queries": queries(opts)}
