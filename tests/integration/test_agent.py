@@ -167,6 +167,7 @@ def test_a_server_dying_mid_run_fails_within_the_deadline(tmp_path: Path) -> Non
     assert took < 60
     assert ok["status"] == "ok" and dying["status"] == "failed"
     assert "the model call failed: no answer from" in dying["reason"], dying["reason"]
+    assert "Connection refused" in dying["reason"], dying["reason"]
     assert after["reason"] == "not asked: query #2 could not reach the model"
     assert "2 of 3 queries failed" in err
 

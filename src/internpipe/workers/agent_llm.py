@@ -106,7 +106,8 @@ def post_chat(url: str, header: dict[str, str], data: dict[str, Any], timeout: f
               f"{attempt + 1} of {retries} in {pause:g}s", flush=True)
         time.sleep(pause)
     raise ModelCallFailed(f"no answer from {url} after {len(problems)} attempt(s) within "
-                          f"{timeout:g}s: {problems[-1]}", unreachable=not reached)
+                          f"{timeout:g}s: " + "; then ".join(dict.fromkeys(problems)),
+                          unreachable=not reached)
 
 
 def make_llm(spec: dict[str, Any]) -> Any:
