@@ -90,8 +90,11 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
     """Take the work dir's lock, plan under it (a run we waited for changes the state), run,
     and summarise in a `run_finished` event. The exit code: 0 ok, 1 a stage failed, 130
     interrupted (the exception is re-raised for the CLI's guard)."""
-    from internpipe import envs, runner, state
+    from internpipe import envs, preflight, runner, state
 
+    unfit = preflight.machine_problems(recipe, device)
+    if unfit:
+        raise RecipeError(unfit)
     status, code = "ok", EXIT_OK
     with state.locked(recipe.workdir / "run.lock", wait=wait,
                       on_wait=lambda who: reporter.emit({"event": "env",

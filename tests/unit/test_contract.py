@@ -19,7 +19,8 @@ from internpipe.stages import DECLARED, MEMBERS, StageKind, base
 
 KIND_NAMES = stages.kind_names()
 REAL = ("download", "finetune", "evaluate", "quantize", "deploy", "agent")
-FUNCTIONS = ("tool", "local_files", "plan", "notes", "parse_line", "keeps_serving", "collect")
+FUNCTIONS = ("tool", "local_files", "check", "plan", "notes", "parse_line", "keeps_serving",
+             "collect")
 
 
 def test_every_real_kind_and_the_test_kinds_are_registered() -> None:

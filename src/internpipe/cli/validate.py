@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from internpipe.cli.shared import JsonOpt, SetOpt, console
-from internpipe.errors import EXIT_USAGE, UserError
+from internpipe.errors import EXIT_USAGE, Problem, RecipeError, UserError
 
 
 def command(
@@ -15,8 +15,10 @@ def command(
     set_: SetOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Check recipes: syntax, keys, types, references between stages. Every problem of a file
-    is reported at once as FILE:LINE: FIELD: MESSAGE; exit 2 if there are any.
+    """Check recipes: syntax, keys, types, references between stages, and what each stage
+    needs before it can run (data files row by row, names XTuner, OpenCompass and AgentLego
+    must know, what the device allows). Every problem of a file is reported at once as
+    FILE:LINE: FIELD: MESSAGE; exit 2 if there are any. Builds and runs nothing.
 
     Examples:
 
@@ -24,16 +26,21 @@ def command(
 
       internpipe validate recipe.yaml --set stages.finetune.epochs=3 --json
     """
+    from internpipe import preflight
     from internpipe import recipe as recipe_mod
 
     results: list[dict[str, Any]] = []
     for path in recipes:
         try:
             r = recipe_mod.load(path, set_ or [])
+            problems = preflight.check(r)
+            if problems:
+                raise RecipeError(problems)
+            warnings = preflight.machine_problems(r)
             results.append({"recipe": str(path), "valid": True, "name": r.name,
                             "stages": [{"stage": n, "kind": r.stages[n].kind,
                                         "inputs": r.stages[n].inputs} for n in r.order],
-                            "problems": []})
+                            "problems": [], "warnings": [w.__dict__ for w in warnings]})
         except UserError as exc:
             problems = exc.problems or []
             results.append({"recipe": str(path), "valid": False, "message": exc.message,
@@ -49,6 +56,8 @@ def command(
             if res["valid"]:
                 order = " → ".join(s["stage"] for s in res["stages"])
                 out.print(f"[green]✔[/] {escape(res['recipe'])}: {escape(order)}")
+                for w in res["warnings"]:
+                    err.print(f"  [yellow]warning:[/] {escape(str(Problem(**w)))}")
             else:
                 err.print(f"[bold red]✘[/] {escape(res['recipe'])}: {escape(res['message'])}")
                 for p in res["problems"]:

@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from internpipe.errors import Problem
     from internpipe.services import ServiceSpec
-    from internpipe.stages import StageContext
+    from internpipe.stages import Section, StageContext
 
 # Where the scripts that run inside the tool environments are.
 WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
 
 class Options(BaseModel):
-    """Base of every stage's options: unknown keys are errors."""
+    """Base of every stage's options: unknown keys are errors; numbers are finite and of
+    their own type (strict: `epochs: true` or `epochs: 1e38` are not counts, `lr: .inf` not a
+    rate). String fields use the types of internpipe.fields (no control characters)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------- defaults of the contract
@@ -40,6 +43,10 @@ def no_local_files(options: Any, recipe_dir: Path) -> list[Path]:
 
 
 def no_notes(ctx: StageContext) -> list[str]:
+    return []
+
+
+def no_checks(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     return []
 
 
