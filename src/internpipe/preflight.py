@@ -42,14 +42,14 @@ def machine_problems(recipe: Recipe, device: str | None = None,
 
 def sections(recipe: Recipe) -> dict[str, Section]:
     """Each stage as `check` sees it, its inputs as Sections too (execution order puts a
-    stage after the stages it uses)."""
+    stage after the stages it uses; a draft of an invalid recipe may lack some)."""
     views: dict[str, Section] = {}
     for name in recipe.order:
         s = recipe.stages[name]
         views[name] = Section(
             name=name, kind=s.kind, produces=registry.declaration(s.kind).PRODUCES,
             options=s.options, resources=s.resources or recipe.resources,
-            inputs={f: [views[r] for r in refs] for f, refs in s.inputs.items()},
+            inputs={f: [views[r] for r in refs if r in views] for f, refs in s.inputs.items()},
             interpreters=recipe.interpreters, locate=recipe.problem)
     return views
 

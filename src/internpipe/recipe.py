@@ -21,7 +21,7 @@ from internpipe.errors import Problem, RecipeError, UserError
 from internpipe.fields import Line
 from internpipe.problems import pydantic_problems, suggest, type_name
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")     # fullmatch: "$" takes a trailing "\n"
 MAX_RECIPE_BYTES = 1 << 20     # a recipe is a page of YAML; this is a thousand pages
 # Slurm's own forms: a memory size with an optional unit, a time limit.
 MEM_RE = r"^[0-9]+[KMGTkmgt]?$"
@@ -53,7 +53,7 @@ class Resources(Strict):
 
 class TopLevel(Strict):
     version: Literal[1]
-    name: Line | None = Field(None, pattern=NAME_RE.pattern)
+    name: Line | None = Field(None, pattern=f"^{NAME_RE.pattern}$")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     stages: dict[Line, Any] = Field(min_length=1)  # each section is checked by its kind
     resources: Resources = Field(default_factory=Resources)
@@ -153,11 +153,12 @@ def parse(data: bytes, path: Path, overrides: list[str]) -> Recipe:
                                    f"got {type_name(raw)}")])
     apply_overrides(raw, overrides, smap, problems)
     schema: list[Problem] = []
-    recipe = _validate(raw, smap, path, schema)
+    recipe, draft = _validate(raw, smap, path, schema)
     # A value YAML could not build is None for the schema: one problem for it is enough.
     problems += [p for p in schema if p.field not in smap.unbuilt]
     if problems or recipe is None:
-        raise RecipeError(sorted(problems, key=lambda p: (p.line or 0, p.field)))
+        raise InvalidRecipe(sorted(problems, key=lambda p: (p.line or 0, p.field)),
+                            recipe or draft)
     return recipe
 
 
@@ -192,8 +193,19 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], smap: yamlsrc.Sou
 # --------------------------------------------------------------------------- validation
 
 
+class InvalidRecipe(RecipeError):
+    """A recipe's problems, with what of it did validate (`draft`: its valid stages, their
+    inputs resolved where the names do), so `validate` can run their checks too and report
+    every problem of the file at once."""
+
+    def __init__(self, problems: list[Problem], draft: Recipe | None) -> None:
+        super().__init__(problems)
+        self.draft = draft
+
+
 def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
-              problems: list[Problem]) -> Recipe | None:
+              problems: list[Problem]) -> tuple[Recipe | None, Recipe | None]:
+    """(the recipe, None), or (None, a draft of its valid stages) when it has problems."""
     try:
         top = TopLevel.model_validate(raw)
     except ValidationError as exc:
@@ -210,19 +222,27 @@ def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
     stage_names = list(raw_stages) if isinstance(raw_stages, dict) else []
     if top is None or len(sections) != len(stage_names):
         references.check_names(sections, stage_names, smap, problems)
-        return None
+        references.resolve(sections, smap, [])     # the draft's inputs, where they resolve
+        return None, _recipe(path, top, sections, list(sections), smap)
     order = references.resolve(sections, smap, problems)
     if order is None:
-        return None
-    name = top.name or _default_name(path)
-    if not NAME_RE.match(name):
+        return None, _recipe(path, top, sections, list(sections), smap)
+    recipe = _recipe(path, top, sections, order, smap)
+    if not NAME_RE.fullmatch(recipe.name):
         problems.append(Problem(str(path), None, "name",
                                 f"no `name:` given and the file name {path.stem!r} is not a valid "
                                 "work dir name; add `name: my-recipe`"))
-        return None
-    return Recipe(path=path.resolve(), name=name, device=top.device, stages=sections,
-                  order=order, resources=top.resources,
-                  interpreters=top.interpreters, smap=smap)
+        return None, recipe
+    return recipe, None
+
+
+def _recipe(path: Path, top: TopLevel | None, sections: dict[str, StageSection],
+            order: list[str], smap: yamlsrc.SourceMap) -> Recipe:
+    """The recipe; a draft's top level, when it did not validate, is the defaults'."""
+    return Recipe(path=path.resolve(), name=(top and top.name) or _default_name(path),
+                  device=top.device if top else "auto", stages=sections, order=order,
+                  resources=top.resources if top else Resources(),
+                  interpreters=top.interpreters if top else {}, smap=smap)
 
 
 def _default_name(path: Path) -> str:
@@ -232,7 +252,7 @@ def _default_name(path: Path) -> str:
 def _validate_stage(name: str, section: Any, smap: yamlsrc.SourceMap,
                     problems: list[Problem]) -> StageSection | None:
     where = ("stages", name)
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         problems.append(smap.problem(where, "stage names are lower-case letters, digits, "
                                             "'-' and '_', starting with a letter"))
         return None

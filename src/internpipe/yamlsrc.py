@@ -235,6 +235,15 @@ def _compose(text: str, smap: SourceMap,
         syntax_line = mark.line + 1 if mark else None
         return None, hidden, Problem(file, syntax_line, dotted(path),
                                      f"YAML syntax error: {what.translate(_SHOW)}")
+    except yaml.reader.ReaderError as exc:    # a character YAML does not allow in a file
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        # libyaml counts the position in UTF-8 bytes, PyYAML's reader in characters
+        before = text.encode()[:exc.position] if _COMPOSER is not yaml.SafeLoader \
+            else text[:exc.position].encode()
+        return None, hidden, Problem(
+            file, before.count(b"\n") + 1, dotted(path),
+            f"the character {char.translate(_SHOW)!r} is not allowed in YAML; in a "
+            "double-quoted string write it as an escape (\\t, \\x1b, \\u2028)")
     except yaml.YAMLError as exc:
         return None, hidden, Problem(file, None, dotted(path), f"YAML error: {exc}")
     except RecursionError:     # PyYAML's pure-Python composer, where libyaml is missing

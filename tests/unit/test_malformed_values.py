@@ -131,6 +131,7 @@ CASES: list[tuple[str, str, int | None, str]] = [
                                 "\"a\\nb\"}]\n    datasets: [e.jsonl]\n", 8, "control character"),
     ("ctl-data-dir", DL + "  evaluate:\n    datasets: [e.jsonl]\n" + ctl("data_dir", "    "),
      9, "control character"),
+    ("ctl-stage-name", H + '  "download\\n":\n    source: ./m\n', 5, "control character"),
     ("ctl-interpreters", DL + "interpreters:\n" + ctl("xtuner", "  "), 8, "control character"),
     ("ctl-query-nul", DEP + "  agent:\n    queries: [\"a\\0b\"]\n", 9, "control character"),
     ("ctl-meta-prompt-esc", AG + "    meta_prompt: \"\\e[31mred\"\n", 10, "control character"),
@@ -151,6 +152,10 @@ CASES: list[tuple[str, str, int | None, str]] = [
                                      "    data: d.jsonl\n", 8, "no XTuner prompt template"),
     ("calib-missing", DL + "  quantize:\n    calib: gone.txt\n", 8, "no such data file"),
     ("local-source-missing", H + "  download:\n    source: ./nowhere\n", 6, "does not exist"),
+    ("local-source-name-too-long", H + "  download:\n    source: ./" + "x" * 5000 + "\n", 6,
+     "cannot be read (File name too long)"),
+    ("local-source-no-such-user", H + "  download:\n    source: ~nosuchuser-x/m\n", 6,
+     "does not exist"),
 ]
 
 

@@ -43,6 +43,10 @@ def command(
                             "problems": [], "warnings": [w.__dict__ for w in warnings]})
         except UserError as exc:
             problems = exc.problems or []
+            if isinstance(exc, recipe_mod.InvalidRecipe) and exc.draft is not None:
+                # What did validate is checked too: every problem of the file at once.
+                problems = [*problems, *preflight.check(exc.draft)]
+                exc.message = RecipeError(problems).message
             results.append({"recipe": str(path), "valid": False, "message": exc.message,
                             "problems": [p.__dict__ for p in problems]})
     ok = all(r["valid"] for r in results)

@@ -6,6 +6,7 @@ shows its whole contract (the way pre-commit's language modules do).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,11 @@ def never_keeps_serving(options: Any) -> bool:
 
 
 def resolve(recipe_dir: Path, value: str) -> Path:
-    path = Path(value).expanduser()
+    """A path the recipe gives, relative to its folder (`~` and `~user` expanded when that
+    user exists)."""
+    path = Path(value)
+    with contextlib.suppress(RuntimeError):    # ~nosuchuser: as written ("does not exist")
+        path = path.expanduser()
     return path if path.is_absolute() else recipe_dir / path
 
 

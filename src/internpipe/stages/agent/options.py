@@ -77,10 +77,11 @@ class Options(Base):
                 raise ValueError(f"{name!r} is neither a tool name nor an http(s) URL of an "
                                  "agentlego-server")
             elif name not in TOOL_NAMES:
-                raise ValueError(f"{name!r} is not a tool{suggest(name, list(TOOL_NAMES))}: "
-                                 "name an AgentLego 0.2.0 tool (Calculator, GoogleSearch, …), "
-                                 f"a Lagent action ({', '.join(LAGENT_ACTIONS)}) or the "
-                                 "http(s) URL of an agentlego-server")
+                hint = suggest(name, list(TOOL_NAMES)) or (
+                    ": name an AgentLego 0.2.0 tool (Calculator, GoogleSearch, …), a Lagent "
+                    f"action ({', '.join(LAGENT_ACTIONS)}) or the http(s) URL of an "
+                    "agentlego-server")
+                raise ValueError(f"{name!r} is not a tool{hint}")
         return tools
 
 

@@ -4,6 +4,8 @@ against the model's sizes)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from internpipe.errors import Problem
@@ -14,10 +16,17 @@ from internpipe.stages.download.options import Options, parse_source
 
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     hub, where = parse_source(section.options_as(Options).source)
-    folder = resolve(recipe_dir, where)
-    if hub is not None or folder.is_dir():
+    if hub is not None:
         return []
-    why = "is not a folder" if folder.exists() else "does not exist"
+    folder = resolve(recipe_dir, where)
+    try:
+        if stat.S_ISDIR(os.stat(folder).st_mode):
+            return []
+        why = "is not a folder"
+    except FileNotFoundError:
+        why = "does not exist"
+    except OSError as exc:           # a name too long, a loop of links, …
+        why = f"cannot be read ({exc.strerror})"
     return [section.problem(f"{folder} {why}: a local source is a model folder (or use "
                             "modelscope:, openxlab:, hf:)", "source")]
 

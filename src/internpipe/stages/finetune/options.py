@@ -56,9 +56,9 @@ class Options(Base):
     @classmethod
     def _xtuner_template(cls, value: str | None) -> str | None:
         if value is not None and value not in XTUNER_TEMPLATES:
-            raise ValueError(f"{value!r} is not an XTuner 0.2.0 prompt template"
-                             f"{suggest(value, list(XTUNER_TEMPLATES))}; templates: "
-                             f"{', '.join(XTUNER_TEMPLATES)}")
+            hint = suggest(value, list(XTUNER_TEMPLATES)) or \
+                f"; templates: {', '.join(XTUNER_TEMPLATES)}"
+            raise ValueError(f"{value!r} is not an XTuner 0.2.0 prompt template{hint}")
         return value
 
     @field_validator("data")

@@ -70,8 +70,8 @@ def prompt_template(ctx: StageContext) -> str:
     artifact = ctx.input("model").model()
     chat = artifact.get("chat_template")
     if chat is None and artifact:
-        raise UserError(f"stage {ctx.name!r}: the input model has no known chat template; "
-                        f"set `template:` (an XTuner prompt template, e.g. internlm2_chat)")
+        raise ctx.refuse("the input model has no known chat template; set `template:` (an "
+                         "XTuner prompt template, e.g. internlm2_chat)", "template")
     return TEMPLATES.get(str(chat or "internlm2"), str(chat or "internlm2_chat"))
 
 
