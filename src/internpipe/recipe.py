@@ -23,6 +23,7 @@ from internpipe.problems import pydantic_problems, suggest, type_name
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")     # fullmatch: "$" takes a trailing "\n"
 MAX_RECIPE_BYTES = 1 << 20     # a recipe is a page of YAML; this is a thousand pages
+MAX_STAGES = 200               # the chain has six kinds; resolving inputs is quadratic
 # Slurm's own forms: a memory size with an optional unit, a time limit.
 MEM_RE = r"^[0-9]+[KMGTkmgt]?$"
 TIME_RE = r"^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$"
@@ -213,6 +214,10 @@ def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
         # Stage sections are still checked so every problem of the file is reported at once.
         top = None
     raw_stages = raw.get("stages")
+    if isinstance(raw_stages, dict) and len(raw_stages) > MAX_STAGES:
+        problems.append(smap.problem(("stages",), f"{len(raw_stages)} stages: more than "
+                                                  f"{MAX_STAGES}, which no recipe needs"))
+        return None, None
     sections: dict[str, StageSection] = {}
     if isinstance(raw_stages, dict):
         for name, section in raw_stages.items():

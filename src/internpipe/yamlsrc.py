@@ -3,6 +3,12 @@
 The recipe schema reports errors as file:line field, so the loader keeps a map from each
 value's path (a tuple of keys and list indexes) to its 1-based line. Duplicate keys, which
 plain PyYAML silently collapses, are errors here.
+
+Only plain data is built, in bounded time and memory: strings, numbers, booleans, null,
+lists and mappings. Any other tag (!!binary, !!set, a custom one) and a tagged value that
+is not what its tag says (`!!int abc`) are problems at their line; an alias inside its own
+anchor, nesting deeper than MAX_DEPTH and more than MAX_ALIASED values reached through
+aliases (a "billion laughs" bomb) stop the build with one problem. Lines count "\n" only.
 """
 
 from __future__ import annotations

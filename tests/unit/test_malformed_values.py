@@ -65,6 +65,8 @@ CASES: list[tuple[str, str, int | None, str]] = [
     ("alias-bomb", bomb(), None, "alias bomb"),
     ("deep-flow", DL + "    include: " + "[" * 60 + "]" * 60 + "\n", 7, "nested more than"),
     ("deep-block", nested(40), None, "nested more than"),
+    ("too-many-stages", H + "".join(f"  s{i}: {{uses: download, source: ./m}}\n"
+                                    for i in range(201)), 4, "more than 200"),
     # numbers
     ("port-0", DEP + "    port: 0\n", 8, "greater than or equal to 1"),
     ("port-65536", DEP + "    port: 65536\n", 8, "less than or equal to 65535"),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from internpipe.cli.shared import JsonOpt, SetOpt, console
+from internpipe.cli.shared import JsonOpt, SetOpt, console, os_error
 from internpipe.errors import EXIT_USAGE, Problem, RecipeError, UserError
 
 
@@ -49,6 +49,9 @@ def command(
                 exc.message = RecipeError(problems).message
             results.append({"recipe": str(path), "valid": False, "message": exc.message,
                             "problems": [p.__dict__ for p in problems]})
+        except OSError as exc:      # the machine refused a read: what and where
+            results.append({"recipe": str(path), "valid": False, "message": os_error(exc),
+                            "problems": []})
     ok = all(r["valid"] for r in results)
     if json_mode:
         print(json.dumps({"event": "validate", "valid": ok, "recipes": results}))
