@@ -190,8 +190,8 @@ MEMORY = 1 << 30              # address space a validate process may map
 PEAK_RSS_KB = 200 * 1024      # what it may really use (about 40 MB seen)
 
 
-def bounded_validate(path: Path, *extra: str) -> tuple[int, str, float, int]:
-    """(exit code, stderr, seconds, peak RSS in KB) of `internpipe validate` run under
+def bounded_validate(path: Path, command: str = "validate") -> tuple[int, str, float, int]:
+    """(exit code, stderr, seconds, peak RSS in KB) of `internpipe validate` (or `plan`) under
     RLIMIT_AS (a run-away allocation fails instead of swapping) and a 30 s limit; the RSS
     is the process's own (wait4), not the largest child's so far."""
     def limits() -> None:
@@ -200,8 +200,8 @@ def bounded_validate(path: Path, *extra: str) -> tuple[int, str, float, int]:
     err = path.with_suffix(".err")
     t0 = time.monotonic()
     with open(err, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "internpipe", "validate", str(path),
-                                 *extra], stdout=subprocess.DEVNULL, stderr=f, env=cli_env(),
+        proc = subprocess.Popen([sys.executable, "-m", "internpipe", command, str(path)],
+                                stdout=subprocess.DEVNULL, stderr=f, env=cli_env(),
                                 cwd=path.parent, preexec_fn=limits)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -210,7 +210,7 @@ def bounded_validate(path: Path, *extra: str) -> tuple[int, str, float, int]:
             if time.monotonic() - t0 > 30:
                 proc.kill()
                 os.wait4(proc.pid, 0)
-                raise AssertionError(f"validate {path.name} ran past 30 s")
+                raise AssertionError(f"{command} {path.name} ran past 30 s")
             time.sleep(0.01)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, err.read_text(errors="replace"), time.monotonic() - t0, \
@@ -239,3 +239,18 @@ def test_the_bounds_hold_for_an_alias_bomb_and_deep_data(tmp_path: Path) -> None
     path = write(tmp_path / "bomb.yaml", "\n".join([*bomb, "stages: {download: {source: x}}"]))
     code, err, took, peak = bounded_validate(path)
     assert code == 2 and "alias bomb" in err and took < 20 and peak < PEAK_RSS_KB, err
+
+
+def test_a_large_data_file_is_checked_a_line_at_a_time(tmp_path: Path) -> None:
+    """200,000 samples (84 MB): read as it goes, not held with all its rows in memory (plan
+    held 500 MB)."""
+    write(tmp_path / "m" / "config.json", "{}")
+    line = sample("a question of some length, and its answer " * 4) + "\n"
+    (tmp_path / "big.jsonl").write_text(line * 200_000, encoding="utf-8")
+    path = write(tmp_path / "r.yaml", "version: 1\nname: big\ndevice: cpu\nstages:\n"
+                                      "  download:\n    source: ./m\n  finetune:\n"
+                                      "    data: big.jsonl\n")
+    for command in ("validate", "plan"):
+        code, err, took, peak = bounded_validate(path, command)
+        assert code == 0, err
+        assert peak < 120 * 1024 and took < 20, (command, peak, took)
