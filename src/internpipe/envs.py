@@ -172,7 +172,12 @@ def external_python(tool: str, configured: dict[str, str] | None = None) -> Path
     INTERNPIPE_TOOL_<TOOL>=/path/to/python."""
     value = (configured or {}).get(tool) or os.environ.get(
         "INTERNPIPE_TOOL_" + tool.upper().replace("-", "_"))
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:        # ~nosuchuser: as written, found not executable
+        return Path(value)
 
 
 def env_for(tool: str, flavour: str, configured: dict[str, str] | None = None) -> Env:

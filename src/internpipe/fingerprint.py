@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
-from internpipe import state
+from internpipe import datafiles, state
 
 CHUNK = 1 << 20
 
@@ -25,8 +26,9 @@ def digest(value: Any) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """A regular file's sha256 (a FIFO or device is refused: NotRegularFile, an OSError)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with datafiles.open_regular(path) as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
@@ -43,6 +45,8 @@ class HashCache:
 
     def file(self, path: Path) -> str:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise datafiles.NotRegularFile(path, st.st_mode)
         key = str(path.resolve())
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         entry = self.entries.get(key)

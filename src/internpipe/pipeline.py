@@ -52,12 +52,17 @@ def from_arguments(command: str, name: str, stages: dict[str, Any],
 
     doc = {"version": 1, "name": name, "stages": stages}
     try:
-        return recipe.parse(yaml.safe_dump(doc, sort_keys=False).encode(),
-                            Path.cwd() / f"internpipe-{command}.yaml", overrides or [])
+        r = recipe.parse(yaml.safe_dump(doc, sort_keys=False).encode(),
+                         Path.cwd() / f"internpipe-{command}.yaml", overrides or [])
     except RecipeError as exc:
         raise UserError("bad arguments", [
+            p if p.file.startswith("--set ") else
             Problem(f"internpipe {command}", None, p.field.rpartition(".")[2].upper(),
                     p.message) for p in exc.problems]) from None
+    # Later problems (the checks, a refusal) name the command, not a file never written.
+    r.smap.file = f"internpipe {command}"
+    r.smap.lines.clear()
+    return r
 
 
 def selection(start: str | None = None, until: str | None = None, only: str | None = None,
@@ -90,8 +95,11 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
     """Take the work dir's lock, plan under it (a run we waited for changes the state), run,
     and summarise in a `run_finished` event. The exit code: 0 ok, 1 a stage failed, 130
     interrupted (the exception is re-raised for the CLI's guard)."""
-    from internpipe import envs, runner, state
+    from internpipe import envs, preflight, runner, state
 
+    unfit = preflight.machine_problems(recipe, device)
+    if unfit:
+        raise RecipeError(unfit)
     status, code = "ok", EXIT_OK
     with state.locked(recipe.workdir / "run.lock", wait=wait,
                       on_wait=lambda who: reporter.emit({"event": "env",

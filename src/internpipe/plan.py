@@ -3,9 +3,10 @@ decision and status of each stage with the reasons, and a preview of the exact c
 
 Writes nothing. What it reads: the work dir (state.json, each stage's RUNNING marker and
 FAILED file, whether its out/ exists), local input files through the hash cache (hashed
-only when their size or mtime changed), each stage kind's own checks in `plan()`/`notes()`
-(data files, model config.json, an installed OpenCompass's config files), the health URL of
-a finished service stage's server (an HTTP GET to 127.0.0.1 or where it serves), whether
+only when their size or mtime changed), for the stages that will run each kind's `check`
+(preflight.py: data files, a local model's config.json, an installed OpenCompass's config
+files) and then its `plan()`/`notes()`, the health URL of a finished service stage's
+server (an HTTP GET to 127.0.0.1 or where it serves), whether
 `sbatch` is on PATH (launcher: slurm) and /proc/mounts (shared-filesystem note), and for
 `device: auto` whether an NVIDIA driver is loaded."""
 
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import artifacts, devices, envs, services, slurm
+from internpipe import artifacts, devices, envs, preflight, services, slurm
 from internpipe import stages as registry
-from internpipe.errors import UserError
+from internpipe.errors import RecipeError, UserError
 from internpipe.fingerprint import digest
 from internpipe.recipe import Recipe
 from internpipe.stages import InputRef, StageContext, Step
@@ -140,9 +141,10 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
                 if name not in selected:
                     files[_rel(path, recipe.dir)] = "missing"
                     continue
-                raise UserError(f"stage {name!r}: {path} does not exist") from None
+                raise preflight.refused(recipe, name, f"{path} does not exist") from None
             except OSError as exc:
-                raise UserError(f"stage {name!r}: cannot read {path}: {exc.strerror}") from None
+                raise preflight.refused(recipe, name,
+                                        f"cannot read {path}: {exc.strerror}") from None
         components = {"kind": section.kind,
                       "code": kind.VERSION,
                       "options": section.options.model_dump(
@@ -154,22 +156,44 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
                                           name in selected, selection.force)
         if action == CACHED and kind.SERVICE:
             action, status, reasons = _service_state(entry or {})
-        sp = StagePlan(name=name, kind=section.kind, produces=kind.PRODUCES, tool=tool,
-                       env=env, fingerprint=fingerprint, components=components, action=action,
-                       status=status, reasons=reasons, inputs=section.inputs, entry=entry,
-                       resumable=wd.last_outcome(name) == Outcome.INTERRUPTED
-                       and not selection.force)
-        if with_steps and action == RUN:
-            ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(name))
-            sp.steps_preview = kind.plan(ctx)
-            sp.reasons += kind.notes(ctx)
-            sp.reasons += slurm.check_resources(name, kind, ctx)
-            if slurm.on_slurm(kind, ctx):
-                sp.scripts = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)[0]
-                              for step in sp.steps_preview}
-        planned[name] = sp
+        planned[name] = StagePlan(
+            name=name, kind=section.kind, produces=kind.PRODUCES, tool=tool, env=env,
+            fingerprint=fingerprint, components=components, action=action, status=status,
+            reasons=reasons, inputs=section.inputs, entry=entry,
+            resumable=wd.last_outcome(name) == Outcome.INTERRUPTED and not selection.force)
     _spare_idle_services(recipe, planned, selection.serve)
+    if with_steps:
+        _plan_steps(recipe, wd, planned, device, flavour)
     return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))
+
+
+def _plan_steps(recipe: Recipe, wd: WorkDir, planned: dict[str, StagePlan],
+                device: str | None, flavour: str) -> None:
+    """The stages that will run: all checked first (every problem reported at once), then
+    each planned with its exact commands (a kind may still refuse)."""
+    to_run = [name for name, sp in planned.items() if sp.action == RUN]
+    if not to_run:
+        return
+    problems = preflight.check(recipe, device, to_run)
+    if problems:
+        raise RecipeError(problems)
+    unfit = [p.message for p in preflight.machine_problems(recipe, device, to_run)]
+    for name in to_run:
+        sp = planned[name]
+        sp.reasons += [f"not on this machine: {m}" for m in unfit]
+        kind = registry.get_kind(sp.kind)
+        ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(name))
+        try:
+            sp.steps_preview = kind.plan(ctx)
+        except UserError as exc:
+            if exc.problems:
+                raise
+            raise preflight.refused(recipe, name, exc.message) from None
+        sp.reasons += kind.notes(ctx)
+        sp.reasons += slurm.check_resources(name, kind, ctx)
+        if slurm.on_slurm(kind, ctx):
+            sp.scripts = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)[0]
+                          for step in sp.steps_preview}
 
 
 def _service_state(entry: dict[str, Any]) -> tuple[str, StageStatus, list[str]]:
@@ -307,4 +331,5 @@ def context(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, Stage
                         out=out, inputs=inputs, device=flavour,
                         python=sp.env.python if sp.env else None, env=sp.env,
                         fingerprint=sp.fingerprint, resumable=sp.resumable,
-                        resources=recipe.stages[sp.name].resources or recipe.resources)
+                        resources=recipe.stages[sp.name].resources or recipe.resources,
+                        locate=recipe.problem)

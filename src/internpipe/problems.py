@@ -30,11 +30,14 @@ def type_name(value: Any) -> str:
 def pydantic_problems(exc: ValidationError, smap: yamlsrc.SourceMap,
                        prefix: yamlsrc.Path, model: type[BaseModel],
                        data: Any) -> list[Problem]:
-    out: list[Problem] = []
+    """One problem per value. A union (`int | 'auto'`, `str | {path, …}`) fails once per
+    member: what a member said about a value of its own type (a bound, a bad placeholder)
+    is kept over the members whose type the value is not, and what remains is joined."""
+    found: dict[tuple[Any, ...], list[tuple[bool, str]]] = {}
     for err in exc.errors(include_url=False):
-        loc = _data_path(data, tuple(err["loc"]))
-        path = (*prefix, *loc)
         kind = err["type"]
+        loc = _data_path(data, tuple(err["loc"]), keep_last=kind in ("missing",
+                                                                      "extra_forbidden"))
         if kind == "extra_forbidden":
             allowed = _fields_at(model, loc[:-1])
             key = str(loc[-1])
@@ -44,23 +47,38 @@ def pydantic_problems(exc: ValidationError, smap: yamlsrc.SourceMap,
         elif kind == "missing":
             message = "required key is missing"
         else:
-            message = err["msg"]
+            message = err["msg"].removeprefix("Value error, ")
             if "input" in err and kind != "value_error" and not isinstance(
                     err["input"], dict | list):
-                message += f" (got {err['input']!r})"
-        out.append(smap.problem(path, message))
+                message += f" (got {_clip(err['input'])})"
+        other_type = kind.endswith("_type") or kind == "literal_error"
+        found.setdefault(loc, []).append((other_type, message))
+    # A member that went deeper into the value (datasets[0].prompt) was the one meant.
+    deeper = {loc[:i] for loc in found for i in range(len(loc))}
+    out = []
+    for loc, said in found.items():
+        if loc in deeper and all(other for other, _ in said):
+            continue
+        own = [m for other, m in said if not other] or [m for _, m in said]
+        out.append(smap.problem((*prefix, *loc), "; or ".join(dict.fromkeys(own))))
     return out
 
 
-def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+def _clip(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _data_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> tuple[Any, ...]:
     """pydantic's `loc` with the union members' tags (e.g. 'list[str]') taken out: a part is
-    kept when it is a key or index of the data, or the last part (a missing/extra key)."""
+    kept when it is a key or index of the data, or (`keep_last`) the missing or unknown key
+    it ends with."""
     out: list[Any] = []
     node = data
     for i, part in enumerate(loc):
         if _has_item(node, part):
             node = node[part]
-        elif i != len(loc) - 1:
+        elif not (keep_last and i == len(loc) - 1):
             continue
         out.append(part)
     return tuple(out)

@@ -156,3 +156,16 @@ def test_standalone_quantize(tmp_path: Path) -> None:
     out = tmp_path / ".internpipe/quantize/stages/quantize/out"
     assert json.loads((out / "config.json").read_text())["quantization_config"][
         "quant_method"] == "awq"
+
+
+def test_calibration_lines_keep_a_raw_u2028(tmp_path: Path) -> None:
+    """JSON lines are split on "\\n" only: a raw U+2028 inside a string is legal JSON."""
+    env = envs.ensure("lmdeploy", "cpu")
+    calib = tmp_path / "calib.jsonl"
+    calib.write_text("".join(json.dumps({"text": f"one\u2028line {i}"}, ensure_ascii=False)
+                             + "\n" for i in range(3)), encoding="utf-8")
+    done = subprocess.run([str(env.python), str(CHECKS), "stage-calib", str(calib),
+                           str(tmp_path / "out")], capture_output=True, text=True,
+                          env=envs.step_environ(env, offline=True), timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "staged 3 calibration samples" in done.stdout

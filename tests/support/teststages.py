@@ -61,6 +61,7 @@ class _Kind:
         self.serve = base.serve
         self.tool = _no_tool
         self.local_files = local_files
+        self.check = base.no_checks
         self.plan = plan
         self.notes = base.no_notes
         self.parse_line = base.no_progress

@@ -19,7 +19,8 @@ from internpipe.stages import DECLARED, MEMBERS, StageKind, base
 
 KIND_NAMES = stages.kind_names()
 REAL = ("download", "finetune", "evaluate", "quantize", "deploy", "agent")
-FUNCTIONS = ("tool", "local_files", "plan", "notes", "parse_line", "keeps_serving", "collect")
+FUNCTIONS = ("tool", "local_files", "check", "plan", "notes", "parse_line", "keeps_serving",
+             "collect")
 
 
 def test_every_real_kind_and_the_test_kinds_are_registered() -> None:
@@ -86,6 +87,7 @@ def test_defaults_come_from_one_base() -> None:
     assert download.parse_line is base.no_progress
     assert download.keeps_serving is base.never_keeps_serving
     assert download.serve is base.serve is None
+    assert stages.get_kind("source").check is base.no_checks
     deploy = stages.get_kind("deploy")
     assert deploy.SERVICE and deploy.serve is not None
     assert deploy.keeps_serving(deploy.Options(keep=True)) is True

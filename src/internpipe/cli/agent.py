@@ -125,7 +125,7 @@ def command(
       internpipe agent chat --endpoint http://127.0.0.1:23333/v1 --model-name internlm2 \
           -t PythonInterpreter
     """
-    from internpipe.errors import UserError
+    from internpipe.errors import Problem, UserError
 
     sigterm_as_interrupt()
     with guard(json_mode):
@@ -137,10 +137,19 @@ def command(
             if not (endpoint and model_name):
                 raise UserError("internpipe agent chat needs a RECIPE, or --endpoint and "
                                 "--model-name")
+            from pydantic import ValidationError
+
             from internpipe.stages.agent import stage as agent
 
-            opts = agent.Options(url=endpoint, model_name=model_name, tools=tool or [],
-                                 agent=kind, max_turns=max_turns)
+            try:
+                opts = agent.Options.model_validate({
+                    "url": endpoint, "model_name": model_name, "tools": tool or [],
+                    "agent": kind, "max_turns": max_turns})
+            except ValidationError as exc:
+                raise UserError("bad arguments", [
+                    Problem("internpipe agent chat", None, ".".join(map(str, e["loc"])),
+                            e["msg"].removeprefix("Value error, "))
+                    for e in exc.errors(include_url=False)]) from None
             env = _chat_env(device)
             spec = agent.make_spec(opts, endpoint, model_name, None, None)
             raise typer.Exit(_chat(spec, env.python, env,

@@ -4,6 +4,7 @@ glue around pipeline.run. The workflow itself is in internpipe.pipeline."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -96,6 +97,25 @@ def guard(json_mode: bool = False) -> Iterator[None]:
     except KeyboardInterrupt:
         _print_error("interrupted", [], json_mode, EXIT_INTERRUPTED)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except OSError as exc:
+        # The machine refused a read or write of ours (a read-only work dir or home, a full
+        # disk, a folder that cannot be made): what and where, not a traceback.
+        _print_error(os_error(exc), [], json_mode, EXIT_USAGE)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+HINTS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+         errno.EFBIG: "the file is larger than this process may write",
+         errno.EROFS: "mounted read-only", errno.EACCES: "no permission"}
+
+
+def os_error(exc: OSError) -> str:
+    """`cannot write PATH: Read-only file system (mounted read-only)` for an OSError."""
+    where = " → ".join(str(f) for f in (exc.filename, exc.filename2) if f) or "a file"
+    verb = "write" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS) \
+        else "read or write"
+    hint = HINTS.get(exc.errno or 0)
+    return f"cannot {verb} {where}: {exc.strerror or exc}" + (f" ({hint})" if hint else "")
 
 
 def sigterm_as_interrupt() -> None:

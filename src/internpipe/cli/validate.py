@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from internpipe.cli.shared import JsonOpt, SetOpt, console
-from internpipe.errors import EXIT_USAGE, UserError
+from internpipe.cli.shared import JsonOpt, SetOpt, console, os_error
+from internpipe.errors import EXIT_USAGE, Problem, RecipeError, UserError
 
 
 def command(
@@ -15,8 +15,10 @@ def command(
     set_: SetOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Check recipes: syntax, keys, types, references between stages. Every problem of a file
-    is reported at once as FILE:LINE: FIELD: MESSAGE; exit 2 if there are any.
+    """Check recipes: syntax, keys, types, references between stages, and what each stage
+    needs before it can run (data files row by row, names XTuner, OpenCompass and AgentLego
+    must know, what the device allows). Every problem of a file is reported at once as
+    FILE:LINE: FIELD: MESSAGE; exit 2 if there are any. Builds and runs nothing.
 
     Examples:
 
@@ -24,20 +26,32 @@ def command(
 
       internpipe validate recipe.yaml --set stages.finetune.epochs=3 --json
     """
+    from internpipe import preflight
     from internpipe import recipe as recipe_mod
 
     results: list[dict[str, Any]] = []
     for path in recipes:
         try:
             r = recipe_mod.load(path, set_ or [])
+            problems = preflight.check(r)
+            if problems:
+                raise RecipeError(problems)
+            warnings = preflight.machine_problems(r)
             results.append({"recipe": str(path), "valid": True, "name": r.name,
                             "stages": [{"stage": n, "kind": r.stages[n].kind,
                                         "inputs": r.stages[n].inputs} for n in r.order],
-                            "problems": []})
+                            "problems": [], "warnings": [w.__dict__ for w in warnings]})
         except UserError as exc:
             problems = exc.problems or []
+            if isinstance(exc, recipe_mod.InvalidRecipe) and exc.draft is not None:
+                # What did validate is checked too: every problem of the file at once.
+                problems = [*problems, *preflight.check(exc.draft)]
+                exc.message = RecipeError(problems).message
             results.append({"recipe": str(path), "valid": False, "message": exc.message,
                             "problems": [p.__dict__ for p in problems]})
+        except OSError as exc:      # the machine refused a read: what and where
+            results.append({"recipe": str(path), "valid": False, "message": os_error(exc),
+                            "problems": []})
     ok = all(r["valid"] for r in results)
     if json_mode:
         print(json.dumps({"event": "validate", "valid": ok, "recipes": results}))
@@ -49,6 +63,8 @@ def command(
             if res["valid"]:
                 order = " → ".join(s["stage"] for s in res["stages"])
                 out.print(f"[green]✔[/] {escape(res['recipe'])}: {escape(order)}")
+                for w in res["warnings"]:
+                    err.print(f"  [yellow]warning:[/] {escape(str(Problem(**w)))}")
             else:
                 err.print(f"[bold red]✘[/] {escape(res['recipe'])}: {escape(res['message'])}")
                 for p in res["problems"]:

@@ -30,7 +30,7 @@ from internpipe.artifacts import (
     as_endpoint,
     as_model,
 )
-from internpipe.errors import UserError
+from internpipe.errors import Problem, UserError
 
 if TYPE_CHECKING:
     from internpipe.services import ServiceSpec
@@ -42,6 +42,7 @@ __all__ = [
     "TRANSCRIPTS",
     "InputRef",
     "InputSpec",
+    "Section",
     "StageContext",
     "StageKind",
     "Step",
@@ -52,6 +53,16 @@ __all__ = [
 ]
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
+# Where a value of the recipe is: a path (("stages", NAME, OPTION, …)) and a message → a
+# problem at that value's FILE:LINE (or at the `--set` that gave it).
+Locate = Callable[[tuple[str | int, ...], str], Problem]
+
+
+def _options_as(name: str, options: BaseModel, model: type[OptionsT]) -> OptionsT:
+    if not isinstance(options, model):
+        raise TypeError(f"stage {name!r}: options are {type(options).__name__}, not "
+                        f"{model.__name__}")
+    return options
 
 
 @dataclass(frozen=True)
@@ -127,13 +138,18 @@ class StageContext:
     # continue that run's work (finetune resumes from its checkpoint); otherwise it starts
     # from scratch. Known only at plan time: the runner's RUNNING marker replaces the old.
     resumable: bool = False
+    locate: Locate | None = None   # where the stage's options are in the recipe
 
     def options_as(self, model: type[OptionsT]) -> OptionsT:
         """The stage's options as its own Options model (typed for mypy, checked here)."""
-        if not isinstance(self.options, model):
-            raise TypeError(f"stage {self.name!r}: options are {type(self.options).__name__},"
-                            f" not {model.__name__}")
-        return self.options
+        return _options_as(self.name, self.options, model)
+
+    def refuse(self, message: str, *option: str | int) -> UserError:
+        """The error for a stage that cannot run as its recipe says, located at `option` (at
+        the stage when none) in the recipe: `raise ctx.refuse("port 80 is in use", "port")`."""
+        located = [] if self.locate is None else [
+            self.locate(("stages", self.name, *option), message)]
+        return UserError(f"stage {self.name!r}: {message}", located)
 
     def input(self, field_name: str) -> InputRef:
         refs = self.inputs.get(field_name) or []
@@ -142,13 +158,36 @@ class StageContext:
         return refs[0]
 
 
+@dataclass(frozen=True)
+class Section:
+    """What `check` sees of one stage of a loaded recipe: its options as validated, its
+    resources (the stage's, else the recipe's), the stages it uses (as Sections too, so a
+    check can follow a model back to a local folder), and where each option is written."""
+
+    name: str
+    kind: str
+    produces: str
+    options: BaseModel
+    resources: Any
+    inputs: dict[str, list[Section]]
+    interpreters: dict[str, str]    # the recipe's own interpreters per tool env
+    locate: Locate
+
+    def options_as(self, model: type[OptionsT]) -> OptionsT:
+        return _options_as(self.name, self.options, model)
+
+    def problem(self, message: str, *option: str | int) -> Problem:
+        """A problem located at the stage's `option` (at the stage itself when none)."""
+        return self.locate(("stages", self.name, *option), message)
+
+
 class StageKind(Protocol):
     """The whole contract of a stage kind. Every member is assigned in the kind's module;
     optional ones take their default from `stages.base` (tests/unit/test_contract.py walks
     every registered kind and checks each member).
 
     Declared in the kind's options module (imported by `validate` without the runtime):
-      KIND, PRODUCES, INPUTS, Options
+      KIND, PRODUCES, INPUTS, Options, check
     Behaviour, in its stage module:
       VERSION            bumped when the code changes what the stage produces (fingerprint)
       NOT_FINGERPRINTED  options that change nothing in the output (e.g. a server's keep)
@@ -156,6 +195,11 @@ class StageKind(Protocol):
       SLURM_NATIVE       the tool submits its own Slurm jobs: steps are not wrapped in sbatch
       tool               the tool environment the steps run in (None: the host's PATH)
       local_files        files the fingerprint hashes (data, a local model)
+      check              (declared) what would stop the stage, found before anything runs:
+                         data files, names the upstream tools must know, what the device
+                         allows. Problems located in the recipe or in the data file. Reads
+                         files only, no tool env: `validate` runs it for every stage,
+                         `plan`/`run` (preflight.py) for the stages that will run
       plan               the steps, with exact argv; may refuse with UserError
       notes              extra lines for the plan beside the run/cached reasons
       parse_line         a tool log line → a progress update, or None
@@ -178,6 +222,8 @@ class StageKind(Protocol):
 
     def local_files(self, options: Any, recipe_dir: Path) -> list[Path]: ...
 
+    def check(self, section: Section, recipe_dir: Path, device: str) -> list[Problem]: ...
+
     def plan(self, ctx: StageContext) -> list[Step]: ...
 
     def notes(self, ctx: StageContext) -> list[str]: ...
@@ -197,12 +243,14 @@ class Declaration(Protocol):
     INPUTS: tuple[InputSpec, ...]
     Options: type[BaseModel]
 
+    def check(self, section: Section, recipe_dir: Path, device: str) -> list[Problem]: ...
+
 
 # Members every kind module must assign (the contract test reads this list).
 MEMBERS = ("KIND", "PRODUCES", "INPUTS", "Options", "VERSION", "NOT_FINGERPRINTED",
-           "SERVICE", "SLURM_NATIVE", "serve", "tool", "local_files", "plan", "notes",
+           "SERVICE", "SLURM_NATIVE", "serve", "tool", "local_files", "check", "plan", "notes",
            "parse_line", "keeps_serving", "collect")
-DECLARED = ("KIND", "PRODUCES", "INPUTS", "Options")
+DECLARED = ("KIND", "PRODUCES", "INPUTS", "Options", "check")
 
 
 KINDS: dict[str, str | ModuleType | object] = {

@@ -6,6 +6,7 @@ shows its whole contract (the way pre-commit's language modules do).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,17 +14,20 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from internpipe.errors import Problem
     from internpipe.services import ServiceSpec
-    from internpipe.stages import StageContext
+    from internpipe.stages import Section, StageContext
 
 # Where the scripts that run inside the tool environments are.
 WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
 
 class Options(BaseModel):
-    """Base of every stage's options: unknown keys are errors."""
+    """Base of every stage's options: unknown keys are errors; numbers are finite and of
+    their own type (strict: `epochs: true` or `epochs: 1e38` are not counts, `lr: .inf` not a
+    rate). String fields use the types of internpipe.fields (no control characters)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------- defaults of the contract
@@ -43,6 +47,10 @@ def no_notes(ctx: StageContext) -> list[str]:
     return []
 
 
+def no_checks(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    return []
+
+
 def no_progress(line: str) -> dict[str, Any] | None:
     return None
 
@@ -55,7 +63,11 @@ def never_keeps_serving(options: Any) -> bool:
 
 
 def resolve(recipe_dir: Path, value: str) -> Path:
-    path = Path(value).expanduser()
+    """A path the recipe gives, relative to its folder (`~` and `~user` expanded when that
+    user exists)."""
+    path = Path(value)
+    with contextlib.suppress(RuntimeError):    # ~nosuchuser: as written ("does not exist")
+        path = path.expanduser()
     return path if path.is_absolute() else recipe_dir / path
 
 

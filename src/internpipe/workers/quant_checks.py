@@ -49,7 +49,7 @@ def stage_calib(path: str, dest: str) -> int:
         raw = f.read()
     samples: list[str] = []
     if path.endswith((".jsonl", ".json")):
-        for line in raw.splitlines():
+        for line in raw.split("\n"):   # "\n" only: a raw U+2028 is inside a JSON string
             if line.strip():
                 samples += texts_of(json.loads(line))
     else:

@@ -17,7 +17,7 @@ import shutil
 from typing import Any
 
 from internpipe.artifacts import TranscriptsArtifact
-from internpipe.errors import StageFailed, UserError
+from internpipe.errors import StageFailed
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.agent.options import (
     CODE_TOOLS,
@@ -25,10 +25,11 @@ from internpipe.stages.agent.options import (
     KIND,
     PRODUCES,
     Options,
+    check,
 )
 from internpipe.stages.base import WORKERS
 
-__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = 1
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
@@ -68,9 +69,6 @@ def target(ctx: StageContext) -> tuple[str, str, str | None, str | None]:
     """(chat URL, model name, API key env var, engine) of the model the agent talks to."""
     opts = ctx.options_as(Options)
     if opts.url:
-        if not opts.model_name:
-            raise UserError(f"stage {ctx.name!r}: `url:` needs `model_name:` (the model name "
-                            "the server expects)")
         return chat_url(opts.url), str(opts.model_name), opts.api_key_env, None
     ref = ctx.input("endpoint")
     art = ref.endpoint()
@@ -101,13 +99,13 @@ def spec(ctx: StageContext) -> dict[str, Any]:
 def plan(ctx: StageContext) -> list[Step]:
     opts = ctx.options_as(Options)
     if not opts.queries:
-        raise UserError(f"stage {ctx.name!r}: no `queries:` to run; chat with the agent "
-                        "instead: internpipe agent chat RECIPE")
+        raise ctx.refuse("no `queries:` to run; chat with the agent instead: internpipe "
+                         "agent chat RECIPE", "queries")
     if opts.api_key_env:
         import os
 
         if not os.environ.get(opts.api_key_env):
-            raise UserError(f"stage {ctx.name!r}: api_key_env {opts.api_key_env!r} is not set")
+            raise ctx.refuse(f"api_key_env {opts.api_key_env!r} is not set", "api_key_env")
     text = json.dumps(spec(ctx), indent=1, ensure_ascii=False)
     # The worker empties the transcripts folder and works in the scratch folder (created
     # there: planning writes nothing).

@@ -2,32 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from internpipe.artifacts import ENDPOINT, MODEL
+from internpipe.fields import EnvName, Host, Line
 from internpipe.stages import InputSpec
 from internpipe.stages.base import Options as Base
+
+if TYPE_CHECKING:
+    from internpipe.errors import Problem
+    from internpipe.stages import Section
 
 KIND = "deploy"
 PRODUCES = ENDPOINT
 INPUTS = (InputSpec("model", frozenset({MODEL})),)
 
 
+# One day: a server that has not come up by then will not.
+MAX_WAIT = 86400
+
+
 class Options(Base):
-    model: str | None = None
+    model: Line | None = None
     engine: Literal["auto", "lmdeploy", "transformers"] = "auto"
     backend: Literal["turbomind", "pytorch"] = "turbomind"
     quant_policy: Literal[0, 4, 8] = 0
     cache_max_entry_count: float = Field(0.8, gt=0, le=1)
-    tp: int = Field(1, ge=1)
-    session_len: int | None = Field(None, ge=1)
-    max_batch_size: int | None = Field(None, ge=1)
-    host: str = "127.0.0.1"
-    port: int | Literal["auto"] = 23333
-    model_name: str | None = None
-    api_key_env: str | None = None
-    chat_template: str | None = None
+    tp: int = Field(1, ge=1, le=1024)
+    session_len: int | None = Field(None, ge=1, le=1 << 24)
+    max_batch_size: int | None = Field(None, ge=1, le=65536)
+    host: Host = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] | Literal["auto"] = 23333
+    model_name: Line | None = Field(None, min_length=1)
+    api_key_env: EnvName | None = None
+    chat_template: Line | None = Field(None, min_length=1)
     keep: bool = False
-    ready_timeout: float = Field(300, gt=0)
+    ready_timeout: float = Field(300, gt=0, le=MAX_WAIT)
+
+
+def engine(options: Options, device: str) -> str:
+    if options.engine != "auto":
+        return str(options.engine)
+    return "lmdeploy" if device == "cuda" else "transformers"
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    """The engine against the device and the options it honours (stages/deploy/checks.py)."""
+    from internpipe.stages.deploy import checks
+
+    return checks.check(section, recipe_dir, device)

@@ -15,12 +15,12 @@ from typing import Any
 
 from internpipe import envs, services
 from internpipe.artifacts import EndpointArtifact
-from internpipe.errors import StageFailed, UserError
+from internpipe.errors import StageFailed
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS
-from internpipe.stages.deploy.options import INPUTS, KIND, PRODUCES, Options
+from internpipe.stages.deploy.options import INPUTS, KIND, PRODUCES, Options, check, engine
 
-__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = base.VERSION
 # How long a server lives or may take to start changes nothing it serves.
@@ -36,40 +36,16 @@ def keeps_serving(options: Options) -> bool:
     return options.keep
 
 
-def engine(options: Options, device: str) -> str:
-    if options.engine != "auto":
-        return str(options.engine)
-    return "lmdeploy" if device == "cuda" else "transformers"
-
-
 def tool(options: Options, device: str) -> str | None:
     return "lmdeploy" if engine(options, device) == "lmdeploy" else "transformers"
 
 
 def _checks(ctx: StageContext) -> None:
+    """What the recipe's checks (deploy/checks.py) cannot know before the run: the key."""
     opts = ctx.options_as(Options)
-    eng = engine(opts, ctx.device)
-    if eng == "lmdeploy" and ctx.device != "cuda":
-        raise UserError(f"stage {ctx.name!r}: LMDeploy serves on CUDA only (its engines take "
-                        "cuda/ascend/maca/camb devices); on cpu use `engine: transformers` "
-                        "or leave `engine: auto`")
-    if eng == "transformers":
-        for option, why in (("api_key_env", "cannot enforce an API key"),
-                            ("model_name", "serves the model under its folder path and "
-                                           "cannot rename it")):
-            if getattr(opts, option):
-                raise UserError(f"stage {ctx.name!r}: `{option}` is not supported by the "
-                                f"transformers engine: it {why}; use `engine: lmdeploy` "
-                                "on a CUDA machine, or remove the option")
-        if opts.tp > 1:
-            raise UserError(f"stage {ctx.name!r}: tp > 1 needs the lmdeploy engine")
-    res = ctx.resources
-    if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
-        raise UserError(f"stage {ctx.name!r}: tp {opts.tp} does not fit the "
-                        f"{res.gpus_per_node} GPUs of a node (resources.gpus_per_node)")
     if opts.api_key_env and not os.environ.get(opts.api_key_env):
-        raise UserError(f"stage {ctx.name!r}: api_key_env {opts.api_key_env!r} names an "
-                        "environment variable that is not set")
+        raise ctx.refuse(f"api_key_env {opts.api_key_env!r} names an environment variable "
+                         "that is not set", "api_key_env")
 
 
 def _chat_template(ctx: StageContext) -> str | None:
@@ -148,8 +124,8 @@ def serve(ctx: StageContext) -> services.ServiceSpec:
     else:
         port = int(opts.port)
         if not services.port_free(opts.host, port):
-            raise UserError(f"stage {ctx.name!r}: port {port} on {opts.host} is in use; "
-                            "stop what holds it, choose another `port:`, or use `port: auto`")
+            raise ctx.refuse(f"port {port} on {opts.host} is in use; stop what holds it, "
+                             "choose another `port:`, or use `port: auto`", "port")
     eng = engine(opts, ctx.device)
     argv = (lmdeploy_argv if eng == "lmdeploy" else transformers_argv)(ctx, port)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from pydantic import Field, field_validator
 
 from internpipe.artifacts import MODEL
+from internpipe.fields import Line, Url
 from internpipe.stages import InputSpec
 from internpipe.stages.base import Options as Base
+
+if TYPE_CHECKING:
+    from internpipe.errors import Problem
+    from internpipe.stages import Section
 
 KIND = "download"
 PRODUCES = MODEL
@@ -16,13 +24,13 @@ HUBS = {"modelscope": "modelscope", "openxlab": "openxlab", "hf": "hfhub"}
 
 
 class Options(Base):
-    source: str = Field(description="modelscope:OWNER/NAME, openxlab:OWNER/NAME, "
-                                    "hf:OWNER/NAME, or a local folder")
-    revision: str | None = None
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-    endpoint: str | None = None
-    chat_template: str | None = None
+    source: Line = Field(min_length=1, description="modelscope:OWNER/NAME, "
+                         "openxlab:OWNER/NAME, hf:OWNER/NAME, or a local folder")
+    revision: Line | None = Field(None, min_length=1)
+    include: list[Line] = Field(default_factory=list)
+    exclude: list[Line] = Field(default_factory=list)
+    endpoint: Url | None = None
+    chat_template: Line | None = Field(None, min_length=1)
 
     @field_validator("source")
     @classmethod
@@ -44,3 +52,10 @@ def parse_source(source: str) -> tuple[str | None, str]:
     if sep and hub in HUBS:
         return hub, repo
     return None, source
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    """A local source folder must be there (stages/download/checks.py)."""
+    from internpipe.stages.download import checks
+
+    return checks.check(section, recipe_dir, device)

@@ -23,10 +23,11 @@ from internpipe.stages.download.options import (
     KIND,
     PRODUCES,
     Options,
+    check,
     parse_source,
 )
 
-__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = base.VERSION
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED

@@ -1,19 +1,22 @@
-"""evaluate: the checks made before OpenCompass launches: every row of the custom data
-files, and each named dataset's config and staged data (read from the installed OpenCompass
-without importing it). Problems are exit 2 with file:line."""
+"""evaluate: the checks made before OpenCompass launches: every row of the custom data files
+and the columns their prompts name, each named dataset's config and staged data (read from
+the installed OpenCompass without importing it, once its env is built), and the backend
+against the device. Problems are exit 2 with file:line."""
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 import re
 from pathlib import Path
 
 from internpipe.artifacts import MODEL
-from internpipe.errors import Problem, RecipeError, UserError
-from internpipe.stages import InputRef, StageContext
+from internpipe.errors import Problem
+from internpipe.stages import InputRef, Section, StageContext
 from internpipe.stages.base import resolve, shown
 from internpipe.stages.evaluate import data, datasets
-from internpipe.stages.evaluate.options import Options, abbr, builtins, customs
+from internpipe.stages.evaluate.options import CustomDataset, Options, abbr, backend, customs
 
 # A chat model cannot score PPL datasets (OpenCompass needs a base model for them).
 PPL = re.compile(r"_ppl(_|$)")
@@ -27,71 +30,124 @@ def data_dir(options: Options, recipe_dir: Path) -> Path:
         Path.home() / ".cache" / "opencompass"
 
 
-def check_custom(ctx: StageContext) -> int:
-    """Every row of every custom file; the total. Problems: exit 2, file:line."""
-    opts = ctx.options_as(Options)
-    total, problems, seen = 0, [], set()
-    for d in customs(opts):
-        path = resolve(ctx.recipe_dir, d.path)
-        count, found = data.check_file(path, d.type, shown(path, ctx.recipe_dir),
-                                           d.prompt)
-        total += count
-        problems += found
-        if abbr(d) in seen:
-            problems.append(Problem(shown(path, ctx.recipe_dir), None, "name",
-                                    f"two datasets are named {abbr(d)!r}; give one a "
-                                    "`name:`"))
-        seen.add(abbr(d))
-    if problems:
-        raise RecipeError(problems)
-    return total
-
-
-def check_builtins(ctx: StageContext) -> bool:
-    """Each named dataset must be an OpenCompass config whose data is staged. False when the
-    OpenCompass env is not there yet to look in (checked again before launch)."""
-    opts = ctx.options_as(Options)
-    names = builtins(opts)
-    if not names:
-        return True
-    pkg = datasets.package_dir(ctx.python)
-    if pkg is None:
-        return False
-    where = data_dir(opts, ctx.recipe_dir)
-    for name in names:
-        config = datasets.find_config(pkg, name)
-        if config is None:
-            import difflib
-
-            close = difflib.get_close_matches(name, datasets.config_names(pkg), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise UserError(f"stage {ctx.name!r}: {name!r} is neither a data file nor an "
-                            f"OpenCompass dataset config{hint} (custom data: "
-                            "{path: FILE, type: qa|mcq})")
-        if PPL.search(name) and any(r.produces == MODEL for r in model_refs(ctx)):
-            raise UserError(f"stage {ctx.name!r}: {name} is a perplexity (PPL) dataset, which "
-                            "OpenCompass scores with base models only, and internpipe "
-                            "evaluates chat models; use its _gen variant")
-        if not datasets.dataset_lists(config):
-            raise UserError(f"stage {ctx.name!r}: OpenCompass config {name} defines no "
-                            "*_datasets list")
-        missing = datasets.missing_data(pkg, config, where)
-        if missing:
-            first = missing[0]
-            how = (f"unzip OpenCompass's archive {first.url} into {where / 'data'}"
-                   if first.url else f"copy the dataset to {first.expected}")
-            source = "data_dir" if opts.data_dir else (
-                "$COMPASS_DATA_CACHE" if os.environ.get("COMPASS_DATA_CACHE") else
-                "the default")
-            raise UserError(
-                f"stage {ctx.name!r}: the data of OpenCompass dataset {name} is not staged. "
-                f"OpenCompass reads it from {first.expected} (COMPASS_DATA_CACHE = {where}, "
-                f"from {source}) and would try to download it, which cannot work offline. "
-                f"Stage it: {how}; or point `data_dir:` (or $COMPASS_DATA_CACHE) at a "
-                "folder that has it",
-                [Problem(name, None, "path", f"{m.path} → {m.expected}") for m in missing])
-    return True
-
-
 def model_refs(ctx: StageContext) -> list[InputRef]:
     return list(ctx.inputs.get("models") or [])
+
+
+def custom_items(options: Options, recipe_dir: Path) -> int:
+    """How many items the custom files hold (their checks are cached: no second read)."""
+    return sum(data.check_file(resolve(recipe_dir, d.path), d.type,
+                               shown(resolve(recipe_dir, d.path), recipe_dir))[0]
+               for d in customs(options))
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    opts = section.options_as(Options)
+    problems = []
+    if backend(opts, device) == "lmdeploy" and device != "cuda":
+        problems.append(section.problem(
+            "OpenCompass's lmdeploy backend (TurboMind) needs CUDA; on cpu use "
+            "`backend: huggingface` or leave `auto`", "backend"))
+    res = section.resources
+    if res is not None and res.launcher == "slurm" and not (res.slurm and res.slurm.partition):
+        problems.append(section.problem("OpenCompass's Slurm runner needs a partition: set "
+                                        "resources.slurm.partition", "resources"))
+    problems += _custom_problems(section, opts, recipe_dir)
+    pkg = _opencompass(section, device)
+    if pkg is not None:
+        has_models = any(s.produces == MODEL for s in section.inputs.get("models", []))
+        where = data_dir(opts, recipe_dir)
+        for i, item in enumerate(opts.datasets):
+            if isinstance(item, str):
+                found = builtin_problem(pkg, item, where, has_models, _source(opts))
+                if found:
+                    problems += [section.problem(found[0], "datasets", i), *found[1]]
+    return problems
+
+
+def _custom_problems(section: Section, opts: Options, recipe_dir: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, d in enumerate(opts.datasets):
+        if not isinstance(d, CustomDataset):
+            continue
+        path = resolve(recipe_dir, d.path)
+        name = shown(path, recipe_dir)
+        _, found, columns = data.check_file(path, d.type, name)
+        problems += [p if p.line else section.problem(f"{name}: {p.message}", "datasets", i,
+                                                      "path") for p in found]
+        unknown = [f for f in data.prompt_fields(d.prompt) if f not in columns] \
+            if d.prompt and columns else []
+        if unknown:
+            problems.append(section.problem(
+                f"{{{unknown[0]}}} is not an input column of {name} (columns: "
+                f"{', '.join(columns)})", "datasets", i, "prompt"))
+        if abbr(d) in seen:
+            problems.append(section.problem(f"two datasets are named {abbr(d)!r}; give one "
+                                            "a `name:`", "datasets", i))
+        seen.add(abbr(d))
+    return problems
+
+
+def _opencompass(section: Section, device: str) -> Path | None:
+    """The opencompass package of the stage's env when it is built (else None: its dataset
+    names are checked when the run has built it)."""
+    if not any(isinstance(d, str) for d in section.options_as(Options).datasets):
+        return None
+    from internpipe import envs
+
+    env = envs.env_for("opencompass", device, section.interpreters)
+    return datasets.package_dir(env.python) if envs.quick_check(env) is None else None
+
+
+def _source(opts: Options) -> str:
+    return "data_dir" if opts.data_dir else (
+        "$COMPASS_DATA_CACHE" if os.environ.get("COMPASS_DATA_CACHE") else "the default")
+
+
+@functools.cache
+def builtin_problem(pkg: Path, name: str, where: Path, has_models: bool,
+                    source: str) -> tuple[str, list[Problem]] | None:
+    """Why OpenCompass cannot evaluate the named dataset here (and the details), or None: it
+    must be a config of the installed OpenCompass, a generation (not PPL) one for chat
+    models, with a `*_datasets` list, and its data staged under `where`."""
+    config = datasets.find_config(pkg, name)
+    if config is None:
+        close = difflib.get_close_matches(name, datasets.config_names(pkg), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (f"{name!r} is neither a data file nor an OpenCompass dataset config{hint} "
+                "(custom data: {path: FILE, type: qa|mcq})", [])
+    if PPL.search(name) and has_models:
+        return (f"{name} is a perplexity (PPL) dataset, which OpenCompass scores with base "
+                "models only, and internpipe evaluates chat models; use its _gen variant", [])
+    if not datasets.dataset_lists(config):
+        return f"OpenCompass config {name} defines no *_datasets list", []
+    missing = datasets.missing_data(pkg, config, where)
+    if not missing:
+        return None
+    first = missing[0]
+    how = (f"unzip OpenCompass's archive {first.url} into {where / 'data'}"
+           if first.url else f"copy the dataset to {first.expected}")
+    return (f"the data of OpenCompass dataset {name} is not staged. OpenCompass reads it from "
+            f"{first.expected} (COMPASS_DATA_CACHE = {where}, from {source}) and would try "
+            f"to download it, which cannot work offline. Stage it: {how}; or point "
+            "`data_dir:` (or $COMPASS_DATA_CACHE) at a folder that has it",
+            [Problem(name, None, "path", f"{m.path} → {m.expected}") for m in missing])
+
+
+def check_builtins(ctx: StageContext) -> None:
+    """At run time, once the env is built: the named datasets again (cached when `check`
+    already saw them)."""
+    opts = ctx.options_as(Options)
+    pkg = datasets.package_dir(ctx.python)
+    if pkg is None:
+        return
+    has_models = any(r.produces == MODEL for r in model_refs(ctx))
+    for i, item in enumerate(opts.datasets):
+        if isinstance(item, str):
+            found = builtin_problem(pkg, item, data_dir(opts, ctx.recipe_dir), has_models,
+                                    _source(opts))
+            if found:
+                error = ctx.refuse(found[0], "datasets", i)
+                error.problems += found[1]
+                raise error

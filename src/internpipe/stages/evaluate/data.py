@@ -13,33 +13,62 @@ from __future__ import annotations
 import csv
 import io
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import checked_once, json_lines, read_text
+from internpipe.datafiles import (
+    MAX_PROBLEMS,
+    checked_once,
+    json_lines,
+    open_regular,
+    read_text,
+    why_unreadable,
+)
 from internpipe.errors import Problem
 
-MAX_PROBLEMS = 20
+BLANK = "blank line (OpenCompass parses every line as JSON)"
 
 
-def read_rows(path: Path, shown_as: str) -> tuple[list[tuple[int, Any]], list[Problem]]:
-    """(line, row) pairs of a .jsonl or .csv file, and what could not be read."""
+def read_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
+    """(line, row) of a .jsonl or .csv file, read as it goes; what cannot be read goes to
+    `problems`."""
+    if path.suffix == ".csv":
+        yield from _csv_rows(path, shown_as, problems)
+    elif path.suffix != ".jsonl":
+        problems.append(Problem(shown_as, None, "", "OpenCompass reads custom datasets from "
+                                                    ".jsonl or .csv files only"))
+    else:
+        try:
+            f = open_regular(path)
+        except OSError as exc:
+            problems.append(Problem(shown_as, None, "", why_unreadable(exc)))
+            return
+        with f:
+            # OpenCompass parses every line, so a blank one would break its loader.
+            yield from json_lines(f, shown_as, problems, blank=BLANK)
+
+
+def _csv_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
     text, unreadable = read_text(path, shown_as)
     if text is None:
-        return [], unreadable
-    if path.suffix == ".csv":
-        reader = csv.reader(io.StringIO(text))
+        problems += unreadable
+        return
+    reader = csv.reader(io.StringIO(text))
+    try:
         header = next(reader, None)
         if not header:
-            return [], [Problem(shown_as, 1, "", "the CSV file has no header row")]
-        return [(reader.line_num, dict(zip(header, row, strict=False))) for row in reader
-                if any(cell.strip() for cell in row)], []
-    if path.suffix != ".jsonl":
-        return [], [Problem(shown_as, None, "", "OpenCompass reads custom datasets from "
-                                                ".jsonl or .csv files only")]
-    # OpenCompass parses every line, so a blank one would break its loader.
-    return json_lines(text, shown_as, blank="blank line (OpenCompass parses every line as "
-                                            "JSON)")
+            problems.append(Problem(shown_as, 1, "", "the CSV file has no header row"))
+            return
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield reader.line_num, dict(zip(header, row, strict=False))
+    except csv.Error as exc:
+        why = f"CSV: {exc}"
+        if "field limit" in str(exc):
+            why = (f"a field longer than {csv.field_size_limit()} characters, which the "
+                   "csv module (and so OpenCompass) refuses")
+        problems.append(Problem(shown_as, max(reader.line_num, 1), "", why))
 
 
 def options_of(row: dict[str, Any]) -> list[str]:
@@ -77,41 +106,44 @@ def _check_row(row: Any, kind: str, columns: list[str]) -> str | None:
 
 
 def prompt_fields(prompt: str) -> list[str]:
-    return [name for _, name, _, _ in string.Formatter().parse(prompt) if name]
+    """The columns a prompt names, each as `{column}`; ValueError for anything else in braces
+    (OpenCompass fills in `{column}` only and would send the rest as it is)."""
+    fields = []
+    for _, name, spec, conversion in string.Formatter().parse(prompt):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            written = "{" + name + (f"!{conversion}" if conversion else "") + \
+                (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"{written} is not a placeholder: write {{COLUMN}}, a column of "
+                             "the data, e.g. {question}")
+        fields.append(name)
+    if not fields:
+        raise ValueError("the prompt names no column, so the question would not be sent; "
+                         "write e.g. 'Answer briefly: {question}'")
+    return fields
 
 
-def check_file(path: Path, kind: str, shown_as: str,
-               prompt: str | None = None) -> tuple[int, list[Problem]]:
-    """(number of rows, problems) for one custom evaluation file; re-checked only when it
-    changed."""
-    result: tuple[int, list[Problem]] = checked_once(
-        path, ("eval", kind, shown_as, prompt), lambda: _check_file(path, kind, shown_as,
-                                                                    prompt))
+def check_file(path: Path, kind: str, shown_as: str) -> tuple[int, list[Problem], list[str]]:
+    """(number of rows, problems, input columns) for one custom evaluation file; re-checked
+    only when it changed."""
+    result: tuple[int, list[Problem], list[str]] = checked_once(
+        path, ("eval", kind, shown_as), lambda: _check_file(path, kind, shown_as))
     return result
 
 
-def _check_file(path: Path, kind: str, shown_as: str,
-                prompt: str | None) -> tuple[int, list[Problem]]:
-    rows, problems = read_rows(path, shown_as)
-    if not rows:
-        return 0, problems or [Problem(shown_as, 1, "", "the data file has no rows")]
-    first = rows[0][1]
-    columns = [k for k in first if k != "answer"] + ["answer"] if isinstance(first, dict) \
-        else []
-    for n, row in rows:
+def _check_file(path: Path, kind: str, shown_as: str) -> tuple[int, list[Problem], list[str]]:
+    problems: list[Problem] = []
+    count, columns = 0, []
+    for n, row in read_rows(path, shown_as, problems):
         if len(problems) >= MAX_PROBLEMS:
             break
+        if not count and isinstance(row, dict):
+            columns = [k for k in row if k != "answer"] + ["answer"]
+        count += 1
         why = _check_row(row, kind, columns)
         if why:
             problems.append(Problem(shown_as, n, "", f"{kind}: {why}"))
-    if prompt is not None and isinstance(first, dict):
-        try:
-            unknown = [f for f in prompt_fields(prompt) if f not in first or f == "answer"]
-        except ValueError as exc:
-            problems.append(Problem(shown_as, None, "prompt", f"not a format string: {exc}"))
-        else:
-            if unknown:
-                problems.append(Problem(shown_as, None, "prompt",
-                                        f"{{{unknown[0]}}} is not an input column of the "
-                                        f"data (columns: {', '.join(columns[:-1])})"))
-    return len(rows), problems
+    if not count and not problems:
+        problems.append(Problem(shown_as, 1, "", "the data file has no rows"))
+    return count, problems, columns[:-1]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from internpipe.artifacts import ENDPOINT, MODEL, SCORES
+from internpipe.fields import EnvName, Line, Text, Url
 from internpipe.stages import InputSpec
 from internpipe.stages.base import Options as Base
+from internpipe.stages.evaluate.data import prompt_fields
+
+if TYPE_CHECKING:
+    from internpipe.errors import Problem
+    from internpipe.stages import Section
 
 KIND = "evaluate"
 PRODUCES = SCORES
@@ -25,15 +31,22 @@ DEFAULT_METRIC = {"qa": "rouge", "mcq": "option"}
 
 
 class CustomDataset(Base):
-    path: str
+    path: Line = Field(min_length=1)
     type: Literal["qa", "mcq"] = "qa"
-    metric: str | None = Field(None, description="qa: rouge (default) | bleu | exact; "
-                                                  "mcq: option (default) | exact")
-    prompt: str | None = Field(None, description="the question as sent, e.g. "
-                                                 "'Answer briefly: {question}'")
-    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",
-                             description="the dataset's name in the table (default: file "
-                                         "name)")
+    metric: Line | None = Field(None, description="qa: rouge (default) | bleu | exact; "
+                                                   "mcq: option (default) | exact")
+    prompt: Text | None = Field(None, description="the question as sent, e.g. "
+                                                  "'Answer briefly: {question}'")
+    name: Line | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",
+                              description="the dataset's name in the table (default: file "
+                                          "name)")
+
+    @field_validator("prompt")
+    @classmethod
+    def _placeholders(cls, prompt: str | None) -> str | None:
+        if prompt is not None:
+            prompt_fields(prompt)
+        return prompt
 
     @model_validator(mode="after")
     def _known_metric(self) -> CustomDataset:
@@ -44,28 +57,32 @@ class CustomDataset(Base):
 
 
 class Endpoint(Base):
-    url: str = Field(description="the server's base URL (…/v1 or …/v1/chat/completions "
+    url: Url = Field(description="the server's base URL (…/v1 or …/v1/chat/completions "
                                  "are accepted too)")
-    model: str = Field(description="the model name the server expects in requests")
-    tokenizer: str | None = Field(None, description="a local tokenizer folder (OpenCompass "
-                                                    "counts tokens with it)")
-    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]*$")
-    api_key_env: str | None = None
+    model: Line = Field(min_length=1, description="the model name the server expects in "
+                                                  "requests")
+    tokenizer: Line | None = Field(None, min_length=1, description="a local tokenizer folder "
+                                   "(OpenCompass counts tokens with it)")
+    name: Line | None = Field(None, pattern=r"^[a-z][a-z0-9_-]*$")
+    api_key_env: EnvName | None = None
     stream: bool = True
 
 
 class Options(Base):
-    models: list[str] | None = None
+    models: list[Line] | None = Field(None, min_length=1, description="the stages whose "
+                                      "models are evaluated (default: the first and the "
+                                      "nearest); leave out to evaluate `endpoints:` only")
     endpoints: list[Endpoint] = Field(default_factory=list)
-    datasets: list[str | CustomDataset] = Field(min_length=1)
-    data_dir: str | None = Field(None, description="where built-in datasets' data is "
-                                                   "(default: $COMPASS_DATA_CACHE, else "
-                                                   "~/.cache/opencompass)")
+    datasets: list[Line | CustomDataset] = Field(min_length=1)
+    data_dir: Line | None = Field(None, min_length=1, description="where built-in datasets' "
+                                  "data is (default: $COMPASS_DATA_CACHE, else "
+                                  "~/.cache/opencompass)")
     backend: Literal["auto", "huggingface", "lmdeploy"] = "auto"
-    limit: int | None = Field(None, ge=1, description="the first N items of each dataset")
-    max_out_len: int = Field(64, ge=1)
-    max_seq_len: int = Field(2048, ge=16)
-    batch_size: int = Field(8, ge=1)
+    limit: int | None = Field(None, ge=1, le=10**9, description="the first N items of each "
+                                                                 "dataset")
+    max_out_len: int = Field(64, ge=1, le=1 << 20)
+    max_seq_len: int = Field(2048, ge=16, le=1 << 24)
+    batch_size: int = Field(8, ge=1, le=65536)
 
 
 def customs(options: Options) -> list[CustomDataset]:
@@ -84,3 +101,11 @@ def backend(options: Options, device: str) -> str:
     if options.backend != "auto":
         return str(options.backend)
     return "lmdeploy" if device == "cuda" else "huggingface"
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    """Every custom data file, the prompts' columns, the named datasets (once the
+    OpenCompass env is built), the backend against the device (stages/evaluate/checks.py)."""
+    from internpipe.stages.evaluate import checks
+
+    return checks.check(section, recipe_dir, device)

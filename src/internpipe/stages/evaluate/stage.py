@@ -27,9 +27,10 @@ from internpipe.artifacts import MODEL, ScoresArtifact
 from internpipe.errors import StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import resolve
+from internpipe.stages.evaluate import datasets
 from internpipe.stages.evaluate.checks import (
     check_builtins,
-    check_custom,
+    custom_items,
     data_dir,
     model_refs,
 )
@@ -41,10 +42,11 @@ from internpipe.stages.evaluate.options import (
     Options,
     backend,
     builtins,
+    check,
     customs,
 )
 
-__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = 1
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
@@ -71,12 +73,10 @@ def outputs_dir(ctx: StageContext) -> Path:
 
 
 def plan(ctx: StageContext) -> list[Step]:
+    """The OpenCompass command (the data, backend and resources were checked before
+    planning: evaluate/checks.py; the named datasets again here, once the env is built)."""
     opts = ctx.options_as(Options)
     eng = backend(opts, ctx.device)
-    if eng == "lmdeploy" and ctx.device != "cuda":
-        raise UserError(f"stage {ctx.name!r}: OpenCompass's lmdeploy backend (TurboMind) "
-                        "needs CUDA; on cpu use `backend: huggingface` or leave `auto`")
-    check_custom(ctx)
     check_builtins(ctx)
     text = config_text(ctx)
     _, key_var = models(ctx)
@@ -85,10 +85,7 @@ def plan(ctx: StageContext) -> list[Step]:
             "-w", str(out)]
     res = ctx.resources
     if res is not None and res.launcher == "slurm":
-        partition = res.slurm.partition if res.slurm else None
-        if not partition:
-            raise UserError(f"stage {ctx.name!r}: OpenCompass's Slurm runner needs a "
-                            "partition: set resources.slurm.partition")
+        partition = str(res.slurm.partition if res.slurm else None)
         argv += ["--slurm", "-p", partition, "--max-num-workers",
                  str(max(1, res.nodes * (res.gpus_per_node or 1)))]
         if res.slurm and res.slurm.qos:
@@ -102,7 +99,7 @@ def plan(ctx: StageContext) -> list[Step]:
     env = {"COMPASS_DATA_CACHE": str(data_dir(opts, ctx.recipe_dir))}
     if key_var:
         if not os.environ.get(key_var):
-            raise UserError(f"stage {ctx.name!r}: the API key variable {key_var} is not set")
+            raise ctx.refuse(f"the API key variable {key_var} is not set")
         env["OPENAI_API_KEY"] = os.environ[key_var]
     return [Step("evaluate", argv, tool="opencompass", files={"config.py": text},
                  env=env, offline=True)]
@@ -112,11 +109,11 @@ def notes(ctx: StageContext) -> list[str]:
     found = []
     try:
         opts = ctx.options_as(Options)
-        n = check_custom(ctx)
         if customs(opts):
+            n = custom_items(opts, ctx.recipe_dir)
             found.append(f"{n} custom items" + (f" (first {opts.limit} each)" if opts.limit
                                                  else ""))
-        if builtins(opts) and not check_builtins(ctx):
+        if builtins(opts) and datasets.package_dir(ctx.python) is None:
             found.append("built-in datasets are checked once the opencompass env is built")
         out = outputs_dir(ctx)
         if out.is_dir() and any(p.is_dir() for p in out.iterdir()):

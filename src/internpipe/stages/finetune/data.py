@@ -10,15 +10,12 @@ Formats (JSON lines, or one JSON list):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import checked_once, json_lines, read_text
+from internpipe.datafiles import MAX_PROBLEMS, checked_once, json_records
 from internpipe.errors import Problem
-
-MAX_PROBLEMS = 20
 
 
 def _text(value: Any) -> bool:
@@ -82,26 +79,17 @@ def check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]
 def _check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
     check = CHECKS[fmt]
     problems: list[Problem] = []
-    text, unreadable = read_text(path, shown_as)
-    if text is None:
-        return 0, unreadable
-    items: list[tuple[int, Any]] = []
-    if text.lstrip().startswith("["):
-        try:
-            items = [(1, item) for item in json.loads(text)]
-        except json.JSONDecodeError as exc:
-            return 0, [Problem(shown_as, exc.lineno, "", f"invalid JSON: {exc.msg}")]
-    else:
-        items, problems = json_lines(text, shown_as)
-    for n, item in items:
+    count = 0
+    for n, item in json_records(path, shown_as, problems):
         if len(problems) >= MAX_PROBLEMS:
             break
+        count += 1
         if not isinstance(item, dict):
             problems.append(Problem(shown_as, n, "", f"expected a JSON object ({fmt} format)"))
             continue
         why = check(item)
         if why:
             problems.append(Problem(shown_as, n, "", f"{fmt} format: {why}"))
-    if not items and not problems:
+    if not count and not problems:
         problems.append(Problem(shown_as, 1, "", "the data file has no samples"))
-    return len(items), problems
+    return count, problems

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from internpipe.artifacts import MODEL
+from internpipe.fields import Line, Text
+from internpipe.problems import suggest
 from internpipe.stages import InputSpec
 from internpipe.stages.base import Options as Base
+from internpipe.stages.finetune.templates import XTUNER_TEMPLATES
+
+if TYPE_CHECKING:
+    from internpipe.errors import Problem
+    from internpipe.stages import Section
 
 KIND = "finetune"
 PRODUCES = MODEL
@@ -16,29 +24,54 @@ INPUTS = (InputSpec("model", frozenset({MODEL})),)
 
 
 class Lora(Base):
-    r: int = Field(64, ge=1)
-    alpha: int = Field(16, ge=1)
+    r: int = Field(64, ge=1, le=65536)
+    alpha: int = Field(16, ge=1, le=65536)
     dropout: float = Field(0.1, ge=0, lt=1)
-    targets: list[str] | None = None
+    targets: list[Line] | None = None
 
 
 class Options(Base):
-    model: str | None = None
+    model: Line | None = None
     method: Literal["lora", "qlora", "full"] = "lora"
-    data: str | list[str]
+    data: Line | list[Line]
     format: Literal["openai", "alpaca", "xtuner"] = "openai"
-    template: str | None = None
-    epochs: int = Field(1, ge=1)
-    lr: float = Field(2e-4, gt=0)
-    batch_size: int = Field(1, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    max_length: int = Field(2048, ge=8)
+    template: Line | None = Field(None, description="an XTuner prompt template (default: "
+                                  "from the model's chat template)")
+    epochs: int = Field(1, ge=1, le=1000)
+    lr: float = Field(2e-4, gt=0, le=1)
+    batch_size: int = Field(1, ge=1, le=65536)
+    grad_accum: int = Field(1, ge=1, le=65536)
+    max_length: int = Field(2048, ge=8, le=1 << 20)
     pack: bool = True
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    seed: int = 42
-    save_every: int = Field(500, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    save_every: int = Field(500, ge=1, le=10**9)
+    keep_checkpoints: int = Field(2, ge=1, le=10_000)
+    log_every: int = Field(10, ge=1, le=10**9)
     lora: Lora = Field(default_factory=Lora)
     deepspeed: Literal["zero1", "zero2", "zero3"] | None = None
-    sample_prompts: list[str] = Field(default_factory=list)
+    sample_prompts: list[Text] = Field(default_factory=list)
+
+    @field_validator("template")
+    @classmethod
+    def _xtuner_template(cls, value: str | None) -> str | None:
+        if value is not None and value not in XTUNER_TEMPLATES:
+            hint = suggest(value, list(XTUNER_TEMPLATES)) or \
+                f"; templates: {', '.join(XTUNER_TEMPLATES)}"
+            raise ValueError(f"{value!r} is not an XTuner 0.2.0 prompt template{hint}")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _some_data(cls, value: str | list[str]) -> str | list[str]:
+        if not value:
+            raise ValueError("name at least one data file")
+        return value
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    """Every data file, the method against the device, the prompt template
+    (stages/finetune/checks.py)."""
+    from internpipe.stages.finetune import checks
+
+    return checks.check(section, recipe_dir, device)

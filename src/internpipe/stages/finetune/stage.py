@@ -22,9 +22,10 @@ from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS, resolve, shown
 from internpipe.stages.finetune import data
-from internpipe.stages.finetune.options import INPUTS, KIND, PRODUCES, Options
+from internpipe.stages.finetune.options import INPUTS, KIND, PRODUCES, Options, check
+from internpipe.stages.finetune.templates import FROM_CHAT_TEMPLATE as TEMPLATES
 
-__all__ = ["INPUTS", "KIND", "PRODUCES", "Options"]
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = 3
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
@@ -34,12 +35,6 @@ serve = base.serve
 keeps_serving = base.never_keeps_serving
 
 LAUNCH = WORKERS / "xtuner_launch.py"
-
-# The model's chat template → XTuner's prompt template.
-TEMPLATES = {"internlm2": "internlm2_chat", "internlm": "internlm_chat",
-             "llama3": "llama3_chat", "llama2": "llama2_chat", "qwen": "qwen_chat",
-             "chatml": "qwen_chat"}
-
 
 def tool(options: Options, device: str) -> str | None:
     return "xtuner"
@@ -75,8 +70,8 @@ def prompt_template(ctx: StageContext) -> str:
     artifact = ctx.input("model").model()
     chat = artifact.get("chat_template")
     if chat is None and artifact:
-        raise UserError(f"stage {ctx.name!r}: the input model has no known chat template; "
-                        f"set `template:` (an XTuner prompt template, e.g. internlm2_chat)")
+        raise ctx.refuse("the input model has no known chat template; set `template:` (an "
+                         "XTuner prompt template, e.g. internlm2_chat)", "template")
     return TEMPLATES.get(str(chat or "internlm2"), str(chat or "internlm2_chat"))
 
 
@@ -134,15 +129,7 @@ def slurm_train(ctx: StageContext, step: Step) -> None:
 
 
 def plan(ctx: StageContext) -> list[Step]:
-    opts = ctx.options_as(Options)
-    if ctx.device != "cuda" and opts.method == "qlora":
-        raise UserError(f"stage {ctx.name!r}: method qlora needs CUDA (4-bit bitsandbytes), "
-                        "and this run is on cpu; use method lora or full, or run with "
-                        "--device cuda on a GPU machine")
-    if ctx.device != "cuda" and opts.deepspeed:
-        raise UserError(f"stage {ctx.name!r}: deepspeed {opts.deepspeed} needs CUDA; remove "
-                        "`deepspeed:` to train on cpu")
-    check_data(ctx)
+    opts = ctx.options_as(Options)   # checked before planning: finetune/checks.py
     text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
     py = str(ctx.python)
     config, train_dir = str(ctx.work / "config.json"), str(ctx.work / "train")

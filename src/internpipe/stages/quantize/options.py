@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from internpipe.artifacts import MODEL
+from internpipe.fields import Line, Text
 from internpipe.stages import InputSpec
 from internpipe.stages.base import Options as Base
+
+if TYPE_CHECKING:
+    from internpipe.errors import Problem
+    from internpipe.stages import Section
 
 KIND = "quantize"
 PRODUCES = MODEL
@@ -24,19 +30,34 @@ class Drift(Base):
                                            "relative weight error")
     min_top1_agreement: float | None = Field(None, ge=0, le=1, description="fail below this "
                                              "top-1 agreement of the logits")
-    prompts: list[str] = Field(default_factory=list)
+    prompts: list[Text] = Field(default_factory=list)
 
 
 class Options(Base):
-    model: str | None = None
+    model: Line | None = None
     method: Literal["awq", "smooth_quant"] = "awq"
     w_bits: Literal[4, 8] = 4
-    group_size: int = Field(128, ge=1)
+    group_size: int = Field(128, ge=1, le=65536)
     search_scale: bool = False
-    calib: str | None = Field(None, description="a named set (wikitext2, c4, …: needs the "
-                                                "network) or a local text/JSONL file")
-    samples: int = Field(128, ge=0, description="calibration samples; 0 = data-free (AWQ)")
-    seqlen: int = Field(2048, ge=1)
-    batch_size: int = Field(1, ge=1)
+    calib: Line | None = Field(None, min_length=1, description="a named set (wikitext2, c4, "
+                               "…: needs the network) or a local text/JSONL file")
+    samples: int = Field(128, ge=0, le=10**6, description="calibration samples; 0 = "
+                                                           "data-free (AWQ)")
+    seqlen: int = Field(2048, ge=1, le=1 << 20)
+    batch_size: int = Field(1, ge=1, le=65536)
     device: Literal["auto", "cuda", "cpu"] = "auto"
     drift: Drift = Field(default_factory=Drift)
+
+    @model_validator(mode="after")
+    def _awq_is_w4(self) -> Options:
+        if self.method == "awq" and self.w_bits != 4:
+            raise ValueError("LMDeploy's AWQ is W4A16: w_bits must be 4 (8 is smooth_quant)")
+        return self
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    """The device, the calibration file, AWQ's group size against a local model's sizes
+    (stages/quantize/checks.py)."""
+    from internpipe.stages.quantize import checks
+
+    return checks.check(section, recipe_dir, device)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from internpipe.artifacts import ModelArtifact
-from internpipe.errors import StageFailed, UserError
+from internpipe.errors import StageFailed
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS, resolve
+from internpipe.stages.quantize.checks import group_size_problem
 from internpipe.stages.quantize.options import (
     INPUTS,
     KIND,
@@ -25,9 +26,10 @@ from internpipe.stages.quantize.options import (
     PRODUCES,
     Drift,
     Options,
+    check,
 )
 
-__all__ = ["INPUTS", "KIND", "PRODUCES", "Drift", "Options"]
+__all__ = ["INPUTS", "KIND", "PRODUCES", "Drift", "Options", "check"]
 
 VERSION = base.VERSION
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
@@ -56,35 +58,19 @@ def local_files(options: Options, recipe_dir: Path) -> list[Path]:
     return [calib] if calib else []
 
 
-def _check(ctx: StageContext) -> None:
+def _check_model(ctx: StageContext) -> None:
+    """AWQ's group size against the input model as it is now (the recipe's checks saw it
+    only when it came from a local folder)."""
     opts = ctx.options_as(Options)
-    device = ctx.device if opts.device == "auto" else opts.device
-    if device == "cuda" and ctx.device != "cuda":
-        raise UserError(f"stage {ctx.name!r}: device cuda asked for, but this run is on cpu")
-    if opts.method == "smooth_quant" and opts.samples == 0:
-        raise UserError(f"stage {ctx.name!r}: smooth_quant needs calibration data (LMDeploy "
-                        "loads it even with 0 samples); set `calib:` to a local text/JSONL "
-                        "file, or `samples:` > 0 with a named set where the hub is reachable")
-    if opts.method == "awq" and opts.w_bits != 4:
-        raise UserError(f"stage {ctx.name!r}: LMDeploy's AWQ is W4A16: w_bits must be 4")
-    config = ctx.input("model").path / "config.json"
-    if opts.method == "awq" and config.exists():
-        cfg = json.loads(config.read_text())
-        for key in ("hidden_size", "intermediate_size"):
-            size = cfg.get(key)
-            if isinstance(size, int) and size % opts.group_size:
-                raise UserError(f"stage {ctx.name!r}: group_size {opts.group_size} does not "
-                                f"divide the model's {key} ({size}); use a divisor, e.g. "
-                                f"{_divisor(size, opts.group_size)}")
-
-
-def _divisor(size: int, wanted: int) -> int:
-    return next(g for g in (128, 64, 32, 16, 8, 4, 2, 1) if g <= wanted and size % g == 0)
+    if opts.method == "awq":
+        why = group_size_problem(opts.group_size, ctx.input("model").path / "config.json")
+        if why:
+            raise ctx.refuse(why, "group_size")
 
 
 def plan(ctx: StageContext) -> list[Step]:
     opts = ctx.options_as(Options)
-    _check(ctx)
+    _check_model(ctx)
     device = ctx.device if opts.device == "auto" else opts.device
     py = str(ctx.python)
     lmdeploy = str(Path(py).parent / "lmdeploy")

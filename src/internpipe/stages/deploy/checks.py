@@ -1,0 +1,35 @@
+"""deploy: what `check` finds before anything runs: the engine against the device, options
+the transformers engine cannot honour, tensor parallelism against the GPUs of a node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from internpipe.errors import Problem
+from internpipe.stages import Section
+from internpipe.stages.deploy.options import Options, engine
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    opts = section.options_as(Options)
+    eng = engine(opts, device)
+    problems = []
+    if eng == "lmdeploy" and device != "cuda":
+        problems.append(section.problem(
+            "LMDeploy serves on CUDA only (its engines take cuda/ascend/maca/camb devices); "
+            "on cpu use `engine: transformers` or leave `engine: auto`", "engine"))
+    if eng == "transformers":
+        for option, why in (("api_key_env", "cannot enforce an API key"),
+                            ("model_name", "serves the model under its folder path and "
+                                           "cannot rename it")):
+            if getattr(opts, option):
+                problems.append(section.problem(
+                    f"`{option}` is not supported by the transformers engine: it {why}; use "
+                    "`engine: lmdeploy` on a CUDA machine, or remove the option", option))
+        if opts.tp > 1:
+            problems.append(section.problem("tp > 1 needs the lmdeploy engine", "tp"))
+    res = section.resources
+    if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
+        problems.append(section.problem(f"tp {opts.tp} does not fit the {res.gpus_per_node} "
+                                        "GPUs of a node (resources.gpus_per_node)", "tp"))
+    return problems

@@ -1,0 +1,64 @@
+"""finetune: what `check` finds before anything runs: every sample of every data file, the
+method against the device, and the XTuner prompt template the model's chat template gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from internpipe.errors import Problem
+from internpipe.stages import Section
+from internpipe.stages.base import resolve, shown
+from internpipe.stages.finetune import data
+from internpipe.stages.finetune.options import Options
+from internpipe.stages.finetune.templates import XTUNER_TEMPLATES, for_chat_template
+
+
+def data_files(options: Options, recipe_dir: Path) -> list[Path]:
+    files = options.data if isinstance(options.data, list) else [options.data]
+    return [resolve(recipe_dir, d) for d in files]
+
+
+def check_data(section: Section, recipe_dir: Path) -> tuple[int, list[Problem]]:
+    """(samples in all files, problems): a file that cannot be read at the recipe's `data`,
+    a bad sample at its own file:line."""
+    opts = section.options_as(Options)
+    total, problems = 0, []
+    for i, path in enumerate(data_files(opts, recipe_dir)):
+        where = ("data", i) if isinstance(opts.data, list) else ("data",)
+        name = shown(path, recipe_dir)
+        count, found = data.check_file(path, opts.format, name)
+        total += count
+        problems += [p if p.line else section.problem(f"{name}: {p.message}", *where)
+                     for p in found]
+    return total, problems
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    opts = section.options_as(Options)
+    problems = []
+    if device != "cuda" and opts.method == "qlora":
+        problems.append(section.problem(
+            "method qlora needs CUDA (4-bit bitsandbytes), and this run is on cpu; use "
+            "method lora or full, or run with --device cuda on a GPU machine", "method"))
+    if device != "cuda" and opts.deepspeed:
+        problems.append(section.problem(f"deepspeed {opts.deepspeed} needs CUDA; remove "
+                                        "`deepspeed:` to train on cpu", "deepspeed"))
+    if opts.template is None:
+        chat = _chat_template(section)
+        if for_chat_template(chat) not in XTUNER_TEMPLATES:
+            problems.append(section.problem(
+                f"the model's chat template {chat!r} has no XTuner prompt template; set "
+                "`template:` (one of XTuner's, e.g. internlm2_chat, qwen_chat)"))
+    return problems + check_data(section, recipe_dir)[1]
+
+
+def _chat_template(section: Section) -> str | None:
+    """The chat template the recipe gives the model (a download's `chat_template:`), else
+    None: detected from the model's files at run time."""
+    while section.kind != "download":
+        refs = section.inputs.get("model") or []
+        if len(refs) != 1:
+            return None
+        section = refs[0]
+    value = getattr(section.options, "chat_template", None)
+    return value if isinstance(value, str) else None

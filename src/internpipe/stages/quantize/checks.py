@@ -1,0 +1,98 @@
+"""quantize: what `check` finds before anything runs: the device, calibration (a local file
+read the way workers/quant_checks.py will read it) and, for AWQ, the group size against the
+sizes of the model when it comes from a local folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from internpipe.datafiles import json_lines, open_regular, read_text, why_unreadable
+from internpipe.errors import Problem
+from internpipe.stages import Section
+from internpipe.stages.base import resolve, shown
+from internpipe.stages.download.checks import local_model
+from internpipe.stages.quantize.options import NAMED_CALIB, Options
+
+SIZES = ("hidden_size", "intermediate_size")
+
+
+def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
+    opts = section.options_as(Options)
+    problems = []
+    if opts.device == "cuda" and device != "cuda":
+        problems.append(section.problem("device cuda asked for, but this run is on cpu",
+                                        "device"))
+    if opts.method == "smooth_quant" and opts.samples == 0:
+        problems.append(section.problem(
+            "smooth_quant needs calibration data (LMDeploy loads it even with 0 samples); "
+            "set `calib:` to a local text/JSONL file, or `samples:` > 0 with a named set "
+            "where the hub is reachable", "samples"))
+    if opts.calib is not None and opts.calib not in NAMED_CALIB:
+        problems += _calib_problems(section, resolve(recipe_dir, opts.calib), recipe_dir)
+    model = [local_model(s, recipe_dir) for s in section.inputs.get("model", [])]
+    if opts.method == "awq" and model and model[0] is not None:
+        why = group_size_problem(opts.group_size, model[0] / "config.json")
+        if why:
+            problems.append(section.problem(why, "group_size"))
+    return problems
+
+
+def group_size_problem(group_size: int, config: Path) -> str | None:
+    """Why AWQ cannot group the model's weights by `group_size` (it must divide the model's
+    hidden and intermediate sizes), or None (also when config.json cannot be read)."""
+    try:
+        with open_regular(config) as f:
+            cfg = json.loads(f.read(1 << 20))
+    except (OSError, ValueError, RecursionError):
+        return None
+    for key in SIZES if isinstance(cfg, dict) else ():
+        size = cfg.get(key)
+        if isinstance(size, int) and size > 0 and size % group_size:
+            divisor = next(g for g in (128, 64, 32, 16, 8, 4, 2, 1)
+                           if g <= group_size and size % g == 0)
+            return (f"group_size {group_size} does not divide the model's {key} ({size}); "
+                    f"use a divisor, e.g. {divisor}")
+    return None
+
+
+def _calib_problems(section: Section, path: Path, recipe_dir: Path) -> list[Problem]:
+    name = shown(path, recipe_dir)
+    problems: list[Problem] = []
+    texts = 0
+    if path.suffix in (".jsonl", ".json"):
+        try:
+            f = open_regular(path)
+        except OSError as exc:
+            return [section.problem(f"{name}: {why_unreadable(exc)}", "calib")]
+        with f:
+            for n, item in json_lines(f, name, problems):
+                has_text, why = _texts(item)
+                if why:
+                    problems.append(Problem(name, n, "", f"calibration: {why}"))
+                texts += has_text
+    else:
+        text, problems = read_text(path, name)
+        texts = bool(text and text.strip())
+    problems = [p if p.line else section.problem(f"{name}: {p.message}", "calib")
+                for p in problems]
+    if not problems and not texts:
+        problems.append(section.problem(f"{name} holds no calibration text", "calib"))
+    return problems
+
+
+def _texts(item: Any) -> tuple[bool, str | None]:
+    """(whether quant_checks.py takes text from this JSON line, why it would fail on it)."""
+    if isinstance(item, str):
+        return True, None
+    if not isinstance(item, dict):
+        return False, None                     # skipped there
+    if isinstance(item.get("text"), str):
+        return True, None
+    for key in ("messages", "conversation"):   # their items are read with .get()
+        value = item.get(key)
+        if isinstance(value, list):
+            ok = all(isinstance(m, dict) for m in value)
+            return ok, None if ok else f'"{key}" must be a list of objects'
+    return "instruction" in item, None
