@@ -2,7 +2,8 @@
 decision and status of each stage with the reasons, and a preview of the exact commands.
 
 Writes nothing. What it reads: the work dir (state.json, each stage's RUNNING marker and
-FAILED file, whether its out/ exists), local input files through the hash cache (hashed
+FAILED file, whether its out/ exists, out/manifest.json where a marker says a dead run was
+publishing: recovery.py), local input files through the hash cache (hashed
 only when their size or mtime changed), each stage kind's own checks in `plan()`/`notes()`
 (data files, model config.json, an installed OpenCompass's config files), the health URL of
 a finished service stage's server (an HTTP GET to 127.0.0.1 or where it serves), whether
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import artifacts, devices, envs, services, slurm
+from internpipe import artifacts, devices, envs, recovery, services, slurm
 from internpipe import stages as registry
 from internpipe.errors import UserError
 from internpipe.fingerprint import digest
@@ -118,7 +119,7 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
     wd = WorkDir(recipe.workdir)
     flavour = devices.resolve_device(device or recipe.device)
     selected = selection.selected(recipe.order)
-    entries = wd.entries()
+    entries = recovery.entries(wd, recipe.order)   # with entries a dead run left unrecorded
     planned: dict[str, StagePlan] = {}
     for name in recipe.order:
         section = recipe.stages[name]
@@ -157,16 +158,23 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
                        env=env, fingerprint=fingerprint, components=components, action=action,
                        status=status, reasons=reasons, inputs=section.inputs, entry=entry)
         if with_steps and action == RUN:
-            ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(name))
-            sp.steps_preview = kind.plan(ctx)
-            sp.reasons += kind.notes(ctx)
-            sp.reasons += slurm.check_resources(name, kind, ctx)
-            if slurm.on_slurm(kind, ctx):
-                sp.scripts = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)[0]
-                              for step in sp.steps_preview}
+            _preview(recipe, wd, sp, planned, flavour)
         planned[name] = sp
-    _spare_idle_services(recipe, planned, selection.serve)
+    _spare_idle_services(recipe, wd, planned, flavour, selection.serve, with_steps)
     return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))
+
+
+def _preview(recipe: Recipe, wd: WorkDir, sp: StagePlan, planned: dict[str, StagePlan],
+             flavour: str) -> None:
+    """The exact commands of a stage that will run, and the kind's notes."""
+    kind = registry.get_kind(sp.kind)
+    ctx = context(recipe, wd, sp, planned, flavour, wd.tmp_out(sp.name))
+    sp.steps_preview = kind.plan(ctx)
+    sp.reasons += kind.notes(ctx)
+    sp.reasons += slurm.check_resources(sp.name, kind, ctx)
+    if slurm.on_slurm(kind, ctx):
+        sp.scripts = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)[0]
+                      for step in sp.steps_preview}
 
 
 def _service_state(entry: dict[str, Any]) -> tuple[str, StageStatus, list[str]]:
@@ -178,21 +186,32 @@ def _service_state(entry: dict[str, Any]) -> tuple[str, StageStatus, list[str]]:
     return RUN, StageStatus.NOT_SERVING, ["not serving"]
 
 
-def _spare_idle_services(recipe: Recipe, planned: dict[str, StagePlan],
-                         wanted: tuple[str, ...]) -> None:
-    """A stopped server is left stopped unless something needs it (services.restart_needed)."""
+def _spare_idle_services(recipe: Recipe, wd: WorkDir, planned: dict[str, StagePlan],
+                         flavour: str, wanted: tuple[str, ...], with_steps: bool) -> None:
+    """A stopped server is left stopped unless something needs it (services.restart_needed);
+    one that a stage that runs needs is started even when its stage is not selected (`run
+    --only agent`: a run stops the servers it started when it ends), if it is up to date."""
     for name, sp in planned.items():
-        if sp.status != StageStatus.NOT_SERVING or sp.action != RUN:
-            continue
         kind = registry.get_kind(sp.kind)
-        users = [s for s in planned.values()
+        users = [s.name for s in planned.values()
                  if any(name in refs for refs in s.inputs.values()) and s.action == RUN]
-        if not services.restart_needed(name in wanted,
-                                       kind.keeps_serving(recipe.stages[name].options),
-                                       bool(users)):
-            sp.action = CACHED
-            sp.reasons = ["up to date (not serving; no stage that runs needs it)"]
-            sp.steps_preview = []
+        if sp.status == StageStatus.NOT_SERVING and sp.action == RUN:
+            if not services.restart_needed(name in wanted,
+                                           kind.keeps_serving(recipe.stages[name].options),
+                                           bool(users)):
+                sp.action = CACHED
+                sp.reasons = ["up to date (not serving; no stage that runs needs it)"]
+                sp.steps_preview = []
+        elif kind.SERVICE and sp.action == SKIP and users and sp.entry is not None and \
+                not services.is_serving(artifacts.as_endpoint(artifacts.of_entry(sp.entry))):
+            if sp.entry.get("fingerprint") != sp.fingerprint:
+                raise UserError(f"stage {users[0]!r} needs the server of {name!r}, which is "
+                                f"not serving and is out of date; select {name!r} too "
+                                f"(e.g. --only {name},{users[0]})")
+            sp.action, sp.status = RUN, StageStatus.NOT_SERVING
+            sp.reasons = [f"not serving; needed by {', '.join(users)} (started for it)"]
+            if with_steps:
+                _preview(recipe, wd, sp, planned, flavour)
 
 
 def _input_fingerprint(up: StagePlan, consumer: str, consumer_selected: bool) -> str:
