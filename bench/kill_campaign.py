@@ -8,7 +8,9 @@ The recipes folder is copied to a temp folder (or DIR, kept and reused: a prepar
 skips the first full run) and the demo is run once whole. Then each trial forces one
 stage again (`run --only STAGE --force --json`), sends SIGKILL or SIGINT to internpipe a
 random time after that stage started (uniform over the stage's measured duration), and
-runs the recipe again (`run --json`). Counted after every re-run:
+runs again: the whole recipe (`run --json`: what the kill left must count as done or be
+redone) or, half the time, that stage forced (it resumes from what the kill left).
+Counted after every re-run:
 
 - orphans: processes carrying the campaign's tag (every process internpipe starts inherits
   its environment, servers included) or the run token of a stage the kill left RUNNING
@@ -125,10 +127,10 @@ def tokens(workdir: Path) -> list[str]:
     return found
 
 
-def plain_run(recipe: Path, env: dict[str, str]) -> tuple[int, float]:
+def plain_run(recipe: Path, env: dict[str, str], *args: str) -> tuple[int, float]:
     t0 = time.monotonic()
     try:
-        code = subprocess.run(command("run", str(recipe), "--json"), env=env,
+        code = subprocess.run(command("run", str(recipe), "--json", *args), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=RUN_TIMEOUT, start_new_session=True).returncode
     except subprocess.TimeoutExpired:
@@ -215,8 +217,8 @@ def main() -> int:
     counts = {"orphans": 0, "unrecorded": 0, "rerun_failed": 0, "sigint_leftovers": 0,
               "hung": 0, "finished_before_signal": 0}
     t0, done = time.monotonic(), 0
-    print(f"{'#':>3} {'stage':9} {'signal':7} {'delay':>6} {'exit':>5} {'rerun':>5} "
-          f"{'secs':>5}  findings", flush=True)
+    print(f"{'#':>3} {'stage':9} {'signal':7} {'delay':>6} {'exit':>5} {'re-run':6} "
+          f"{'exit':>5} {'secs':>5}  findings", flush=True)
     for i, stage in enumerate(pick_stages(durations, args.trials, rng), 1):
         if time.monotonic() - t0 > args.max_seconds:
             print(f"--max-seconds reached: {done} of {args.trials} trials run")
@@ -239,7 +241,11 @@ def main() -> int:
             if left:
                 findings.append(f"left after Ctrl-C: {sorted(left)}")
         marked = tokens(workdir)
-        rerun, secs = plain_run(recipe, env)
+        forced = rng.random() < 0.5
+        if forced:          # the killed stage again, from what the kill left (resumes)
+            rerun, secs = plain_run(recipe, env, "--only", stage, "--force")
+        else:
+            rerun, secs = plain_run(recipe, env)
         orphans = lingering(tagged(tag) | {p for t in marked
                                            for p in proc.processes_with_token(t)})
         bad = unrecorded(workdir)
@@ -253,7 +259,8 @@ def main() -> int:
         if bad:
             findings.append(f"unrecorded out/: {bad}")
         print(f"{i:>3} {stage:9} {signal.Signals(sig).name:7} {delay:6.1f} "
-              f"{killed['code']:>5} {rerun:>5} {secs:5.0f}  {'; '.join(findings)}",
+              f"{killed['code']:>5} {'forced' if forced else 'plain':6} {rerun:>5} "
+              f"{secs:5.0f}  {'; '.join(findings)}",
               flush=True)
         done += 1
     print(f"\nkill campaign: {done} trials (seed {args.seed}) in "
