@@ -197,6 +197,8 @@ def main() -> int:
     ap.add_argument("--home", type=Path, default=Path(os.environ.get(
         "INTERNPIPE_HOME", ROOT / ".test-home")), help="INTERNPIPE_HOME with the tool envs")
     args = ap.parse_args()
+    if args.trials < 1:
+        ap.error("--trials must be at least 1")
     rng = random.Random(args.seed)
     base = args.workdir or Path(tempfile.mkdtemp(prefix="kill-campaign-"))
     if not (base / "recipes" / RECIPE).exists():
@@ -267,8 +269,11 @@ def main() -> int:
           f"{time.monotonic() - t0:.0f}s, work dir {workdir}")
     for name, value in counts.items():
         print(f"  {name.replace('_', ' ')}: {value}")
-    return 0 if not any(counts[k] for k in ("orphans", "unrecorded", "rerun_failed",
-                                            "sigint_leftovers", "hung")) else 1
+    clean = not any(counts[k] for k in ("orphans", "unrecorded", "rerun_failed",
+                                        "sigint_leftovers", "hung"))
+    if clean and args.workdir is None:      # a temp copy with findings is kept to look at
+        shutil.rmtree(base, ignore_errors=True)
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":
