@@ -19,6 +19,7 @@ from internpipe.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_STAGE_FAILED,
+    EXIT_USAGE,
     Problem,
     RecipeError,
     StageFailed,
@@ -93,9 +94,10 @@ def plan(recipe: Recipe, device: str | None, sel: Selection | None = None,
 def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Reporter,
         wait: bool = False, keep_serving: bool = False) -> int:
     """Take the work dir's lock, plan under it (a run we waited for changes the state), run,
-    and summarise in a `run_finished` event. The exit code: 0 ok, 1 a stage failed, 130
-    interrupted (the exception is re-raised for the CLI's guard)."""
-    from internpipe import envs, preflight, runner, state
+    and summarise in a `run_finished` event. The exit code: 0 ok, 1 a stage failed, 2 a stage
+    refused at run time (UserError), 130 interrupted (the exception is re-raised for the
+    CLI's guard)."""
+    from internpipe import envs, preflight, recovery, runner, state
 
     unfit = preflight.machine_problems(recipe, device)
     if unfit:
@@ -105,6 +107,9 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
                       on_wait=lambda who: reporter.emit({"event": "env",
                                                          "message": f"waiting: {who}"})):
         started = time.monotonic()
+        # Before planning: a run that died (we hold the lock, so it is gone) may have left
+        # processes, a half-built output, or a published output not yet recorded.
+        recovery.recover(state.WorkDir(recipe.workdir))
         the_plan = plan(recipe, device, sel)
         reporter.emit({"event": "plan", **the_plan.summary()})
         try:
@@ -112,8 +117,14 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
         except (StageFailed, envs.EnvBuildError):
             status, code = "failed", EXIT_STAGE_FAILED
             raise
+        except UserError:      # refused at run time (busy port…): exit 2, as the guard says
+            status, code = "failed", EXIT_USAGE
+            raise
         except KeyboardInterrupt:
             status, code = "interrupted", EXIT_INTERRUPTED
+            raise
+        except Exception:      # a bug: the traceback follows, the event must not say ok
+            status, code = "failed", EXIT_STAGE_FAILED
             raise
         finally:
             reporter.emit({"event": "run_finished", "status": status, "exit_code": code,

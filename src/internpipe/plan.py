@@ -2,11 +2,12 @@
 decision and status of each stage with the reasons, and a preview of the exact commands.
 
 Writes nothing. What it reads: the work dir (state.json, each stage's RUNNING marker and
-FAILED file, whether its out/ exists), local input files through the hash cache (hashed
-only when their size or mtime changed), for the stages that will run each kind's `check`
-(preflight.py: data files, a local model's config.json, an installed OpenCompass's config
-files) and then its `plan()`/`notes()`, the health URL of a finished service stage's
-server (an HTTP GET to 127.0.0.1 or where it serves), whether
+FAILED file, whether its out/ exists, out/manifest.json where a marker says a dead run was
+publishing: recovery.py), local input files through the hash cache (hashed only when their
+size or mtime changed), for the stages that will run each kind's `check` (preflight.py:
+data files, a local model's config.json, an installed OpenCompass's config files) and then
+its `plan()`/`notes()`, the health URL of a finished service stage's server (an HTTP GET to
+127.0.0.1 or where it serves), whether
 `sbatch` is on PATH (launcher: slurm) and /proc/mounts (shared-filesystem note), and for
 `device: auto` whether an NVIDIA driver is loaded."""
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import artifacts, devices, envs, preflight, services, slurm
+from internpipe import artifacts, devices, envs, preflight, recovery, services, slurm
 from internpipe import stages as registry
 from internpipe.errors import RecipeError, UserError
 from internpipe.fingerprint import digest
@@ -120,7 +121,7 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
     wd = WorkDir(recipe.workdir)
     flavour = devices.resolve_device(device or recipe.device)
     selected = selection.selected(recipe.order)
-    entries = wd.entries()
+    entries = recovery.entries(wd, recipe.order)   # with entries a dead run left unrecorded
     planned: dict[str, StagePlan] = {}
     for name in recipe.order:
         section = recipe.stages[name]
@@ -207,19 +208,28 @@ def _service_state(entry: dict[str, Any]) -> tuple[str, StageStatus, list[str]]:
 
 def _spare_idle_services(recipe: Recipe, planned: dict[str, StagePlan],
                          wanted: tuple[str, ...]) -> None:
-    """A stopped server is left stopped unless something needs it (services.restart_needed)."""
+    """A stopped server is left stopped unless something needs it (services.restart_needed);
+    one that a stage that runs needs is started even when its stage is not selected (`run
+    --only agent`: a run stops the servers it started when it ends), if it is up to date."""
     for name, sp in planned.items():
-        if sp.status != StageStatus.NOT_SERVING or sp.action != RUN:
-            continue
         kind = registry.get_kind(sp.kind)
-        users = [s for s in planned.values()
+        users = [s.name for s in planned.values()
                  if any(name in refs for refs in s.inputs.values()) and s.action == RUN]
-        if not services.restart_needed(name in wanted,
-                                       kind.keeps_serving(recipe.stages[name].options),
-                                       bool(users)):
-            sp.action = CACHED
-            sp.reasons = ["up to date (not serving; no stage that runs needs it)"]
-            sp.steps_preview = []
+        if sp.status == StageStatus.NOT_SERVING and sp.action == RUN:
+            if not services.restart_needed(name in wanted,
+                                           kind.keeps_serving(recipe.stages[name].options),
+                                           bool(users)):
+                sp.action = CACHED
+                sp.reasons = ["up to date (not serving; no stage that runs needs it)"]
+                sp.steps_preview = []
+        elif kind.SERVICE and sp.action == SKIP and users and sp.entry is not None and \
+                not services.is_serving(artifacts.as_endpoint(artifacts.of_entry(sp.entry))):
+            if sp.entry.get("fingerprint") != sp.fingerprint:
+                raise UserError(f"stage {users[0]!r} needs the server of {name!r}, which is "
+                                f"not serving and is out of date; select {name!r} too "
+                                f"(e.g. --only {name},{users[0]})")
+            sp.action, sp.status = RUN, StageStatus.NOT_SERVING
+            sp.reasons = [f"not serving; needed by {', '.join(users)} (started for it)"]
 
 
 def _input_fingerprint(up: StagePlan, consumer: str, consumer_selected: bool) -> str:

@@ -48,6 +48,8 @@ def emit_line(raw: str, log: IO[str], tail: deque[str],
     # Progress bars redraw with \r: keep the last state of the line.
     line = ANSI.sub("", line.rsplit("\r", 1)[-1])
     log.write(line + "\n")
+    # On disk at once: `tail -f` follows the tool, and a killed run keeps the end of its log.
+    log.flush()
     if line.strip():
         tail.append(line)
     if on_line is not None:

@@ -1,5 +1,6 @@
-"""Executes a Plan (the caller holds the work dir's lock; see pipeline.py): recover → envs
-ready → for each stage: steps → outputs checked → publish → state entry written last.
+"""Executes a Plan (the caller holds the work dir's lock and has recovered what a dead run
+left, see pipeline.py): envs ready → for each stage: steps → outputs checked → publish →
+state entry written last.
 Knows nothing stage-specific: it reads only the members of the stage contract."""
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from internpipe import artifacts, envs, proc, services, slurm, state
+from internpipe import artifacts, envs, proc, recovery, services, slurm, state
 from internpipe import stages as registry
-from internpipe.errors import StageFailed
+from internpipe.errors import StageFailed, UserError
 from internpipe.fingerprint import digest, manifest
 from internpipe.plan import CACHED, RUN, Plan, StagePlan, context
 from internpipe.progress import Reporter
@@ -34,7 +35,6 @@ def run(plan: Plan, reporter: Reporter, keep_serving: bool = False) -> None:
     KeyboardInterrupt."""
     started: list[int] = []     # servers this run started that stop when it ends
     try:
-        recover(plan)
         ready_envs(plan, reporter)
         for sp in plan.stages:
             if sp.action != RUN:
@@ -51,22 +51,6 @@ def run(plan: Plan, reporter: Reporter, keep_serving: bool = False) -> None:
         for pid in started:
             if services.stop(pid):
                 reporter.emit({"event": "env", "message": f"stopped server (pid {pid})"})
-
-
-def recover(plan: Plan) -> None:
-    """A stage left RUNNING by a run that died (we hold the lock, so its owner is gone):
-    stop whatever it left running and drop its half-built output."""
-    wd = plan.workdir
-    for sp in plan.stages:
-        marker = wd.marker(sp.name)
-        if marker.exists():
-            info = state.read_json(marker, {})
-            token = info.get("token") if isinstance(info, dict) else None
-            if token:
-                proc.kill_leftovers(token)
-            if isinstance(info, dict) and info.get("slurm_jobs"):
-                slurm.cancel_leftovers(slurm.running_jobs(info))
-            shutil.rmtree(wd.tmp_out(sp.name), ignore_errors=True)
 
 
 def ready_envs(plan: Plan, reporter: Reporter) -> None:
@@ -110,7 +94,8 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
     try:
         ctx = runtime_context(plan, sp)
         steps = kind.plan(ctx)
-        with open(wd.log(sp.name), "w", encoding="utf-8") as log:
+        # Line-buffered: each line reaches the disk as it comes (see proc.emit_line).
+        with open(wd.log(sp.name), "w", encoding="utf-8", buffering=1) as log:
             log.write(f"[internpipe] stage {sp.name} ({sp.kind}) started {started_at}\n")
             for step in steps:
                 for rel, text in step.files.items():
@@ -145,8 +130,7 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                 _start_service(sp, ctx, kind, token, started, keep_serving, reporter)
             collected = kind.collect(ctx)
         artifact = _finish_output(plan, sp, ctx, dict(collected))
-        out = wd.publish(sp.name)
-        artifact["path"] = str(out)
+        artifact["path"] = str(wd.out(sp.name))
         entry = {"outcome": Outcome.FINISHED.value, "fingerprint": sp.fingerprint,
                  "components": sp.components,
                  "artifact": artifact, "kind": sp.kind, "started": started_at,
@@ -154,6 +138,11 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                  "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps]}
         if jobs:
             entry["slurm_jobs"] = jobs
+        # The entry goes into the marker before out/ changes: a run killed between the
+        # publish and the state entry is completed by the next one (recovery.py).
+        state.write_json(wd.marker(sp.name), {**recovery.marker_info(wd, sp.name),
+                                              recovery.PUBLISHING: entry})
+        wd.publish(sp.name)
         wd.write_entry(sp.name, entry)            # last: the stage now counts as finished
         for leftover in (wd.marker(sp.name), stage_dir / "FAILED"):
             with contextlib.suppress(FileNotFoundError):
@@ -161,14 +150,13 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
         reporter.emit({"event": "stage_finished", "stage": sp.name, "status": "ok",
                        "seconds": entry["seconds"], "artifact": artifact})
     except StageFailed as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        (stage_dir / "FAILED").write_text(exc.reason + "\n")
-        with contextlib.suppress(FileNotFoundError):
-            wd.marker(sp.name).unlink()
         exc.log_path = exc.log_path or str(wd.log(sp.name))
-        reporter.emit({"event": "stage_finished", "stage": sp.name, "status": "failed",
-                       "seconds": round(time.monotonic() - t0, 3), "reason": exc.reason,
-                       "log": exc.log_path})
+        _record_failure(wd, sp.name, exc.reason, reporter, t0, {"log": exc.log_path})
+        raise
+    except UserError as exc:
+        # A refusal at run time (busy port, a file gone since planning): the stage did not
+        # run, and says why like a failure; the marker goes, it was not interrupted.
+        _record_failure(wd, sp.name, exc.message, reporter, t0, {})
         raise
     except KeyboardInterrupt:
         # The marker stays: the next plan says "interrupted last time" and the next run
@@ -179,11 +167,25 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
         raise
 
 
+def _record_failure(wd: state.WorkDir, stage: str, reason: str, reporter: Reporter,
+                    t0: float, extra: dict[str, Any]) -> None:
+    shutil.rmtree(wd.tmp_out(stage), ignore_errors=True)
+    (wd.stage_dir(stage) / "FAILED").write_text(reason + "\n")
+    with contextlib.suppress(FileNotFoundError):
+        wd.marker(stage).unlink()
+    reporter.emit({"event": "stage_finished", "stage": stage, "status": "failed",
+                   "seconds": round(time.monotonic() - t0, 3), "reason": reason, **extra})
+
+
 def _start_service(sp: StagePlan, ctx: StageContext, kind: StageKind, token: str,
                    started: list[int] | None, keep_serving: bool, reporter: Reporter) -> None:
     """Start the stage's server and wait for it; it is stopped when the run ends unless the
     stage's options keep it (`keeps_serving`) or the run has --keep-serving."""
     assert kind.serve is not None
+    previous = services.stop_previous(ctx.work)    # first: it may hold the port serve() wants
+    if previous is not None:
+        reporter.emit({"event": "env", "message": f"{sp.name}: stopped its previous server "
+                                                  f"(pid {previous})"})
     spec = kind.serve(ctx)
     if on_slurm(kind, ctx):
         slurm.serve_as_job(spec, ctx.resources, f"internpipe-{sp.name}-{token[:12]}",

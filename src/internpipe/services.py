@@ -111,11 +111,42 @@ def restart_needed(wanted: bool, kept: bool, used_by_a_stage_that_runs: bool) ->
 
 
 def record(work: Path, spec: ServiceSpec, pid: int, log: Path, keep: bool) -> None:
-    """What the stage's collect() and later commands read about the running server."""
+    """What the stage's collect() and later commands read about the running server. Its
+    start time (`since`) tells it apart from a later process that got the same pid."""
     state.write_json(work / "service.json",
                      {"base_url": spec.base_url, "health_url": spec.health_url,
                       "model": spec.model, "engine": spec.engine, "pid": pid,
-                      "log": str(log), "keep": keep})
+                      "since": start_time(pid), "log": str(log), "keep": keep})
+
+
+def start_time(pid: int) -> str | None:
+    """When the process started, in clock ticks since boot (Linux /proc), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]    # field 22; the name may hold spaces
+
+
+def stop_previous(work: Path) -> int | None:
+    """Stop the server a service stage started earlier and that is still up (one left by
+    `deploy --detach` or `keep: true`), before the stage starts its new one: a re-run
+    replaces the server, it never leaves the old one running unrecorded. Returns its pid."""
+    rec = read_record(work)
+    try:
+        pid = int(rec.get("pid") or 0)
+    except (TypeError, ValueError):
+        return None
+    if not alive(pid):
+        return None
+    since = rec.get("since")
+    # The same process, not one that reused the pid: its start time matches, or (a record
+    # without one) it answers the recorded health URL.
+    same = start_time(pid) == since if since else healthy(str(rec.get("health_url")))
+    if not same:
+        return None
+    stop(pid)
+    return pid
 
 
 def launch(spec: ServiceSpec, work: Path, token: str, keep: bool) -> int:

@@ -7,18 +7,22 @@
              its child writes its pid to work/child.pid so tests can check it is gone
 - liar:      exits 0 without writing what collect() expects (exit codes lie upstream)
 - env_probe: prints and records CUDA_VISIBLE_DEVICES, SLURM_JOB_ID, HF_HUB_OFFLINE
+- echo_server: a service stage (like deploy) whose server answers every GET with "ok";
+             `port` fixed or auto, refused at run time when the port is busy; `keep`
+- client:    takes an endpoint; its step GETs the endpoint's health URL (fails if down)
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from internpipe import stages
-from internpipe.errors import StageFailed
+from internpipe import services, stages
+from internpipe.errors import StageFailed, UserError
 from internpipe.stages import MODEL, InputSpec, StageContext, Step, base
 
 PY = sys.executable
@@ -49,23 +53,24 @@ class _Kind:
 
     def __init__(self, name: str, options: type[BaseModel], plan: Any,
                  inputs: tuple[InputSpec, ...] = (), local_files: Any = _no_files,
-                 collect: Any = _check_data) -> None:
+                 collect: Any = _check_data, produces: str = MODEL, serve: Any = None,
+                 keeps_serving: Any = base.never_keeps_serving) -> None:
         self.KIND = name
-        self.PRODUCES = MODEL
+        self.PRODUCES = produces
         self.Options = options
         self.INPUTS = inputs
         self.VERSION = base.VERSION
         self.NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
-        self.SERVICE = base.SERVICE
+        self.SERVICE = serve is not None
         self.SLURM_NATIVE = base.SLURM_NATIVE
-        self.serve = base.serve
+        self.serve = serve if serve is not None else base.serve
         self.tool = _no_tool
         self.local_files = local_files
         self.check = base.no_checks
         self.plan = plan
         self.notes = base.no_notes
         self.parse_line = base.no_progress
-        self.keeps_serving = base.never_keeps_serving
+        self.keeps_serving = keeps_serving
         self.collect = collect
 
 
@@ -179,3 +184,65 @@ def _env_probe_plan(ctx: StageContext) -> list[Step]:
 
 stages.register("env_probe", _Kind("env_probe", EnvProbeOptions,  # type: ignore[arg-type]
                                    _env_probe_plan))
+
+
+class EchoServerOptions(_Base):
+    port: int | Literal["auto"] = "auto"
+    keep: bool = False
+
+
+ECHO_SERVER = ("import http.server, sys\n"
+               "class H(http.server.BaseHTTPRequestHandler):\n"
+               "    def do_GET(self):\n"
+               "        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n"
+               "    def log_message(self, *args): pass\n"
+               "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n")
+
+
+def _echo_plan(ctx: StageContext) -> list[Step]:
+    return []
+
+
+def _echo_serve(ctx: StageContext) -> services.ServiceSpec:
+    opts: Any = ctx.options
+    if opts.port == "auto":
+        port = services.free_port()
+    else:
+        port = int(opts.port)
+        if not services.port_free("127.0.0.1", port):     # like deploy: refused at run time
+            raise UserError(f"stage {ctx.name!r}: port {port} on 127.0.0.1 is in use")
+    base_url = f"http://127.0.0.1:{port}"
+    return services.ServiceSpec(argv=[PY, "-c", ECHO_SERVER, str(port)], env=dict(os.environ),
+                                health_url=f"{base_url}/health", base_url=f"{base_url}/v1",
+                                model="echo", engine="echo", ready_timeout=30)
+
+
+def _echo_collect(ctx: StageContext) -> dict[str, Any]:
+    info = services.read_record(ctx.work)
+    (ctx.out / "endpoint.json").write_text(repr(info))
+    return {k: info[k] for k in ("base_url", "health_url", "model", "engine", "pid", "log")}
+
+
+def _echo_keeps_serving(options: Any) -> bool:
+    return bool(options.keep)
+
+
+stages.register("echo_server", _Kind(  # type: ignore[arg-type]
+    "echo_server", EchoServerOptions, _echo_plan, collect=_echo_collect,
+    produces=stages.ENDPOINT, serve=_echo_serve, keeps_serving=_echo_keeps_serving))
+
+
+class ClientOptions(_Base):
+    endpoint: str | None = None
+
+
+def _client_plan(ctx: StageContext) -> list[Step]:
+    url = str(ctx.input("endpoint").endpoint().get("health_url") or "<not served yet>")
+    code = ("import sys, pathlib, urllib.request\n"
+            "reply = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()\n"
+            "pathlib.Path(sys.argv[2], 'data.txt').write_text(reply); print('got', reply)\n")
+    return [Step("call", [PY, "-c", code, url, str(ctx.out)])]
+
+
+stages.register("client", _Kind("client", ClientOptions, _client_plan,  # type: ignore[arg-type]
+                                inputs=(InputSpec("endpoint", frozenset({stages.ENDPOINT})),)))

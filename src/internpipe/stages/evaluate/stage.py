@@ -16,6 +16,7 @@ evaluated through their OpenAI-compatible API.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -94,15 +95,44 @@ def plan(ctx: StageContext) -> list[Step]:
         argv.append("--debug")            # all tasks in this process: 10x faster on CPU
     if eng == "lmdeploy" and any(r.produces == MODEL for r in model_refs(ctx)):
         argv += ["-a", "lmdeploy"]
+    steps = []
     if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
         argv += ["-r", "latest"]          # an interrupted run of the same fingerprint
+        broken = broken_outputs(out)
+        if broken:                        # OpenCompass would reuse them and fail for good
+            steps.append(Step("drop-broken", [str(ctx.python), "-c", DROP,
+                                              *map(str, broken)], tool="opencompass"))
     env = {"COMPASS_DATA_CACHE": str(data_dir(opts, ctx.recipe_dir))}
     if key_var:
         if not os.environ.get(key_var):
             raise ctx.refuse(f"the API key variable {key_var} is not set")
         env["OPENAI_API_KEY"] = os.environ[key_var]
-    return [Step("evaluate", argv, tool="opencompass", files={"config.py": text},
-                 env=env, offline=True)]
+    return [*steps, Step("evaluate", argv, tool="opencompass", files={"config.py": text},
+                         env=env, offline=True)]
+
+
+DROP = ("import os, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    if os.path.exists(path):\n"
+        "        os.remove(path)\n"
+        "        print('dropped an output cut short by an interrupted run:', path)\n")
+
+
+def broken_outputs(out: Path) -> list[Path]:
+    """Prediction and result files of the run `-r latest` resumes (the newest entry by
+    name, as OpenCompass picks it) that are not whole JSON: a kill cut them short while
+    they were written. OpenCompass skips a task whose file exists, then fails reading it;
+    without them the task runs again. (Its own tmp_*.jsonl it checks itself.)"""
+    names = sorted(os.listdir(out))
+    latest = out / names[-1] if names else out
+    broken = []
+    for part in ("predictions", "results"):
+        for path in sorted((latest / part).glob("*/*.json")):
+            try:
+                json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                broken.append(path)
+    return broken
 
 
 def notes(ctx: StageContext) -> list[str]:
@@ -118,6 +148,10 @@ def notes(ctx: StageContext) -> list[str]:
         out = outputs_dir(ctx)
         if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
             found.append("resumes OpenCompass's finished tasks (-r)")
+            broken = broken_outputs(out)
+            if broken:
+                found.append(f"drops {len(broken)} output file(s) cut short by an "
+                             "interrupted run, whose tasks run again")
     except (UserError, OSError):
         pass
     return found
