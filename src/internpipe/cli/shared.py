@@ -50,6 +50,23 @@ def console(stderr: bool = False) -> Console:
                    highlight=False, soft_wrap=True)
 
 
+def say(*parts: str | tuple[str, str], stderr: bool = False) -> None:
+    """One line of segments, plain text or (text, rich style). Rich is imported only when
+    the stream is a terminal: piped output (CI, scripts) is plain text anyway, and importing
+    rich costs more CPU than validating a recipe."""
+    stream = sys.stderr if stderr else sys.stdout
+    if not stream.isatty() and not os.environ.get("FORCE_COLOR"):
+        print("".join(p if isinstance(p, str) else p[0] for p in parts), file=stream,
+              flush=True)
+        return
+    from rich.text import Text
+
+    text = Text()
+    for part in parts:
+        text.append(part) if isinstance(part, str) else text.append(*part)
+    console(stderr).print(text)
+
+
 def _print_error(message: str, lines: list[str], json_mode: bool, code: int,
                  extra: dict[str, Any] | None = None) -> None:
     if json_mode:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from internpipe.cli.shared import JsonOpt, SetOpt, console, os_error
+from internpipe.cli.shared import JsonOpt, SetOpt, os_error, say
 from internpipe.errors import EXIT_USAGE, Problem, RecipeError, UserError
 
 
@@ -56,19 +56,16 @@ def command(
     if json_mode:
         print(json.dumps({"event": "validate", "valid": ok, "recipes": results}))
     else:
-        out, err = console(), console(stderr=True)
-        from rich.markup import escape
-
         for res in results:
             if res["valid"]:
                 order = " → ".join(s["stage"] for s in res["stages"])
-                out.print(f"[green]✔[/] {escape(res['recipe'])}: {escape(order)}")
+                say(("✔", "green"), f" {res['recipe']}: {order}")
                 for w in res["warnings"]:
-                    err.print(f"  [yellow]warning:[/] {escape(str(Problem(**w)))}")
+                    say("  ", ("warning:", "yellow"), f" {Problem(**w)}", stderr=True)
             else:
-                err.print(f"[bold red]✘[/] {escape(res['recipe'])}: {escape(res['message'])}")
+                say(("✘", "bold red"), f" {res['recipe']}: {res['message']}", stderr=True)
                 for p in res["problems"]:
                     where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
                     field = f" {p['field']}:" if p["field"] else ""
-                    err.print(f"  {escape(where)}:{escape(field)} {escape(p['message'])}")
+                    say(f"  {where}:{field} {p['message']}", stderr=True)
     raise typer.Exit(0 if ok else EXIT_USAGE)
