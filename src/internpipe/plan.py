@@ -44,7 +44,7 @@ class StagePlan:
     # real upstream artifacts, so this is a preview (shown by `plan`).
     steps_preview: list[Step] = field(default_factory=list)
     entry: dict[str, Any] | None = None
-    scripts: dict[str, str] = field(default_factory=dict)   # step → sbatch script (slurm)
+    jobs: dict[str, slurm.BatchJob] = field(default_factory=dict)   # step → Slurm job
 
     def summary(self) -> dict[str, Any]:
         return {"stage": self.name, "kind": self.kind, "action": self.action,
@@ -53,8 +53,9 @@ class StagePlan:
                 "tool": self.tool, "env": self.env.name if self.env else None,
                 "inputs": self.inputs,
                 "commands": [{"step": s.name, "argv": s.argv, "tool": s.tool,
-                              **({"sbatch": self.scripts[s.name]} if s.name in self.scripts
-                                 else {})}
+                              **({"sbatch": self.jobs[s.name].command,
+                                  "script": self.jobs[s.name].script}
+                                 if s.name in self.jobs else {})}
                              for s in self.steps_preview]}
 
 
@@ -162,8 +163,8 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
             sp.reasons += kind.notes(ctx)
             sp.reasons += slurm.check_resources(name, kind, ctx)
             if slurm.on_slurm(kind, ctx):
-                sp.scripts = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)[0]
-                              for step in sp.steps_preview}
+                sp.jobs = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)
+                           for step in sp.steps_preview}
         planned[name] = sp
     _spare_idle_services(recipe, planned, selection.serve)
     return Plan(recipe=recipe, workdir=wd, device=flavour, stages=list(planned.values()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import time
 import uuid
@@ -206,15 +207,16 @@ def _run_on_slurm(plan: Plan, sp: StagePlan, ctx: StageContext, step: Step,
                   environ: dict[str, str], log: Any, on_line: Callable[[str], None],
                   reporter: Reporter, jobs: list[dict[str, Any]]) -> slurm.JobResult:
     wd = plan.workdir
-    text, output = slurm_script(plan.recipe.name, plan.workdir, sp, ctx, step)
-    script_path = wd.stage_dir(sp.name) / f"sbatch-{step.name}.sh"
-    script_path.write_text(text)
+    batch = slurm_script(plan.recipe.name, plan.workdir, sp, ctx, step)
+    script_path, output = batch.script_path, batch.output
+    script_path.write_text(batch.script)
     with contextlib.suppress(FileNotFoundError):
         output.unlink()
     job_env = slurm.job_environ(environ)
-    job_id = slurm.submit(script_path, job_env)
+    log.write(f"[internpipe] $ {shlex.join(batch.command)}\n")
+    job_id = slurm.submit(batch.command, job_env)
     record = {"step": step.name, "job_id": job_id, "state": "PENDING",
-              "script": str(script_path), "output": str(output)}
+              "script": str(script_path), "output": str(output), "sbatch": batch.command}
     jobs.append(record)
     marker = state.read_json(wd.marker(sp.name), {})
     marker["slurm_jobs"] = [*marker.get("slurm_jobs", []), job_id]
