@@ -2,7 +2,7 @@
 decision and status of each stage with the reasons, and a preview of the exact commands.
 
 Writes nothing. What it reads: the work dir (state.json, each stage's RUNNING marker and
-FAILED file, whether its out/ exists), local input files through the hash cache (hashed
+FAILED file, whether its out/ exists and the size and mtime of each of its files), local input files through the hash cache (hashed
 only when their size or mtime changed), each stage kind's own checks in `plan()`/`notes()`
 (data files, model config.json, an installed OpenCompass's config files), the health URL of
 a finished service stage's server (an HTTP GET to 127.0.0.1 or where it serves), whether
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import artifacts, devices, envs, services, slurm
+from internpipe import artifacts, devices, envs, services, slurm, state
 from internpipe import stages as registry
 from internpipe.errors import UserError
 from internpipe.fingerprint import digest
@@ -223,7 +223,9 @@ def _decide(name: str, fingerprint: str, components: dict[str, Any],
             entry: dict[str, Any] | None, wd: WorkDir, selected: bool,
             force: bool) -> tuple[str, StageStatus, list[str]]:
     fresh = entry is not None and entry.get("fingerprint") == fingerprint
-    status = _status(name, entry, fresh, wd)
+    changed = state.output_changed(wd.out(name), entry.get("out_files")) \
+        if fresh and entry is not None and wd.out(name).is_dir() else None
+    status = _status(name, entry, fresh and changed is None, wd)
     if not selected:
         return SKIP, status, ["not selected" + ("" if fresh else " (out of date)")]
     if force:
@@ -242,6 +244,8 @@ def _decide(name: str, fingerprint: str, components: dict[str, Any],
         return RUN, status, _dedupe(reasons or ["fingerprint changed"])
     if not wd.out(name).is_dir():
         return RUN, status, ["output missing"]
+    if changed is not None:
+        return RUN, status, [f"output changed: {changed}"]
     return CACHED, status, [f"up to date (finished {entry.get('finished', '?')})"]
 
 

@@ -152,7 +152,8 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                  "components": sp.components,
                  "artifact": artifact, "kind": sp.kind, "started": started_at,
                  "finished": _now(), "seconds": round(time.monotonic() - t0, 3),
-                 "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps]}
+                 "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps],
+                 "out_files": state.snapshot(out)}     # plan's cheap check of a cached output
         if jobs:
             entry["slurm_jobs"] = jobs
         wd.write_entry(sp.name, entry)            # last: the stage now counts as finished

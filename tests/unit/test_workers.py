@@ -61,4 +61,14 @@ def test_link_model_skips_bookkeeping(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == \
         ["config.json"]
-    assert (dest / "config.json").stat().st_ino == (src / "config.json").stat().st_ino
+    # A copy (copy-on-write where the file system can), never the user's file itself
+    assert (dest / "config.json").stat().st_ino != (src / "config.json").stat().st_ino
+    assert (dest / "config.json").read_text() == "config.json"
+    assert (dest / "config.json").stat().st_mtime_ns == (src / "config.json").stat().st_mtime_ns
+    assert "1 cloned" in result.stdout or "1 copied" in result.stdout, result.stdout
+    linked = tmp_path / "linked"             # --link: the hub cache, which is ours
+    result = subprocess.run([sys.executable, str(WORKERS / "link_model.py"), str(src),
+                             str(linked), "--link", "--exclude", "sub/*"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert (linked / "config.json").stat().st_ino == (src / "config.json").stat().st_ino
