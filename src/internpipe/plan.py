@@ -2,12 +2,13 @@
 decision and status of each stage with the reasons, and a preview of the exact commands.
 
 Writes nothing. What it reads: the work dir (state.json, each stage's RUNNING marker and
-FAILED file, whether its out/ exists and the size and mtime of each of its files), local input files through the hash cache (hashed
-only when their size or mtime changed), each stage kind's own checks in `plan()`/`notes()`
-(data files, model config.json, an installed OpenCompass's config files), the health URL of
-a finished service stage's server (an HTTP GET to 127.0.0.1 or where it serves), whether
-`sbatch` is on PATH (launcher: slurm) and /proc/mounts (shared-filesystem note), and for
-`device: auto` whether an NVIDIA driver is loaded."""
+FAILED file, whether its out/ exists, the size and mtime of each file in it), local input
+files through the hash cache (hashed only when their size or mtime changed), each stage
+kind's own checks in `plan()`/`notes()` (data files, model config.json, an installed
+OpenCompass's config files), the health URL of a finished service stage's server (an HTTP
+GET to 127.0.0.1 or where it serves), whether `sbatch` is on PATH (launcher: slurm) and
+/proc/mounts (shared-filesystem note), and for `device: auto` whether an NVIDIA driver is
+loaded."""
 
 from __future__ import annotations
 
