@@ -2,12 +2,12 @@
 decision and status of each stage with the reasons, and a preview of the exact commands.
 
 Writes nothing. What it reads: the work dir (state.json, each stage's RUNNING marker and
-FAILED file, whether its out/ exists, out/manifest.json where a marker says a dead run was
-publishing: recovery.py), local input files through the hash cache (hashed only when their
-size or mtime changed), for the stages that will run each kind's `check` (preflight.py:
-data files, a local model's config.json, an installed OpenCompass's config files) and then
-its `plan()`/`notes()`, the health URL of a finished service stage's server (an HTTP GET to
-127.0.0.1 or where it serves), whether
+FAILED file, whether its out/ exists, the size and mtime of each file in it, and
+out/manifest.json where a marker says a dead run was publishing: recovery.py), local input
+files through the hash cache (hashed only when their size or mtime changed), for the stages
+that will run each kind's `check` (preflight.py: data files, a local model's config.json, an
+installed OpenCompass's config files) and then its `plan()`/`notes()`, the health URL of a
+finished service stage's server (an HTTP GET to 127.0.0.1 or where it serves), whether
 `sbatch` is on PATH (launcher: slurm) and /proc/mounts (shared-filesystem note), and for
 `device: auto` whether an NVIDIA driver is loaded."""
 
@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe import artifacts, devices, envs, preflight, recovery, services, slurm
+from internpipe import (
+    artifacts,
+    devices,
+    envs,
+    preflight,
+    recovery,
+    services,
+    slurm,
+    staleness,
+    state,
+)
 from internpipe import stages as registry
 from internpipe.errors import RecipeError, UserError
 from internpipe.fingerprint import digest
@@ -46,7 +56,7 @@ class StagePlan:
     # real upstream artifacts, so this is a preview (shown by `plan`).
     steps_preview: list[Step] = field(default_factory=list)
     entry: dict[str, Any] | None = None
-    scripts: dict[str, str] = field(default_factory=dict)   # step → sbatch script (slurm)
+    jobs: dict[str, slurm.BatchJob] = field(default_factory=dict)   # step → Slurm job
     resumable: bool = False     # StageContext.resumable: interrupted last time, not --force
 
     def summary(self) -> dict[str, Any]:
@@ -56,8 +66,9 @@ class StagePlan:
                 "tool": self.tool, "env": self.env.name if self.env else None,
                 "inputs": self.inputs,
                 "commands": [{"step": s.name, "argv": s.argv, "tool": s.tool,
-                              **({"sbatch": self.scripts[s.name]} if s.name in self.scripts
-                                 else {})}
+                              **({"sbatch": self.jobs[s.name].command,
+                                  "script": self.jobs[s.name].script}
+                                 if s.name in self.jobs else {})}
                              for s in self.steps_preview]}
 
 
@@ -193,7 +204,7 @@ def _plan_steps(recipe: Recipe, wd: WorkDir, planned: dict[str, StagePlan],
         sp.reasons += kind.notes(ctx)
         sp.reasons += slurm.check_resources(name, kind, ctx)
         if slurm.on_slurm(kind, ctx):
-            sp.scripts = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)[0]
+            sp.jobs = {step.name: slurm.slurm_script(recipe.name, wd, sp, ctx, step)
                           for step in sp.steps_preview}
 
 
@@ -259,7 +270,9 @@ def _decide(name: str, fingerprint: str, components: dict[str, Any],
             entry: dict[str, Any] | None, wd: WorkDir, selected: bool,
             force: bool) -> tuple[str, StageStatus, list[str]]:
     fresh = entry is not None and entry.get("fingerprint") == fingerprint
-    status = _status(name, entry, fresh, wd)
+    changed = state.output_changed(wd.out(name), entry.get("out_files")) \
+        if fresh and entry is not None and wd.out(name).is_dir() else None
+    status = _status(name, entry, fresh and changed is None, wd)
     if not selected:
         return SKIP, status, ["not selected" + ("" if fresh else " (out of date)")]
     if force:
@@ -274,42 +287,13 @@ def _decide(name: str, fingerprint: str, components: dict[str, Any],
         reasons.append("never run")
         return RUN, status, _dedupe(reasons)
     if not fresh:
-        reasons += _why_changed(entry.get("components") or {}, components)
+        reasons += staleness.why_changed(entry.get("components") or {}, components)
         return RUN, status, _dedupe(reasons or ["fingerprint changed"])
     if not wd.out(name).is_dir():
         return RUN, status, ["output missing"]
+    if changed is not None:
+        return RUN, status, [f"output changed: {changed}"]
     return CACHED, status, [f"up to date (finished {entry.get('finished', '?')})"]
-
-
-def _why_changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    reasons = []
-    if old.get("kind") != new["kind"] or old.get("code") != new["code"]:
-        reasons.append("stage kind or its code changed")
-    changed = _changed_keys(old.get("options", {}), new["options"])
-    if changed:
-        reasons.append("options changed: " + ", ".join(changed))
-    if old.get("env") != new["env"]:
-        reasons.append("tool environment changed")
-    if old.get("device") != new["device"]:
-        reasons.append(f"device changed: {old.get('device')} → {new['device']}")
-    old_inputs = old.get("inputs", {})
-    for field_name, fps in new["inputs"].items():
-        if old_inputs.get(field_name) != fps:
-            reasons.append(f"input changed: {field_name}")
-    old_files = old.get("files", {})
-    for path in sorted(set(old_files) | set(new["files"])):
-        if old_files.get(path) != new["files"].get(path):
-            reasons.append(f"file changed: {path}")
-    return reasons
-
-
-def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            out += _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
-        return out
-    return [prefix.rstrip(".")] if old != new else []
 
 
 def _dedupe(items: list[str]) -> list[str]:

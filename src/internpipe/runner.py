@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import time
 import uuid
@@ -135,7 +136,10 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                  "components": sp.components,
                  "artifact": artifact, "kind": sp.kind, "started": started_at,
                  "finished": _now(), "seconds": round(time.monotonic() - t0, 3),
-                 "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps]}
+                 "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps],
+                 # plan's cheap check of a cached output (publishing renames and chmods, so
+                 # sizes and mtimes are those of the built folder)
+                 "out_files": state.snapshot(ctx.out)}
         if jobs:
             entry["slurm_jobs"] = jobs
         # The entry goes into the marker before out/ changes: a run killed between the
@@ -208,15 +212,16 @@ def _run_on_slurm(plan: Plan, sp: StagePlan, ctx: StageContext, step: Step,
                   environ: dict[str, str], log: Any, on_line: Callable[[str], None],
                   reporter: Reporter, jobs: list[dict[str, Any]]) -> slurm.JobResult:
     wd = plan.workdir
-    text, output = slurm_script(plan.recipe.name, plan.workdir, sp, ctx, step)
-    script_path = wd.stage_dir(sp.name) / f"sbatch-{step.name}.sh"
-    script_path.write_text(text)
+    batch = slurm_script(plan.recipe.name, plan.workdir, sp, ctx, step)
+    script_path, output = batch.script_path, batch.output
+    script_path.write_text(batch.script)
     with contextlib.suppress(FileNotFoundError):
         output.unlink()
     job_env = slurm.job_environ(environ)
-    job_id = slurm.submit(script_path, job_env)
+    log.write(f"[internpipe] $ {shlex.join(batch.command)}\n")
+    job_id = slurm.submit(batch.command, job_env)
     record = {"step": step.name, "job_id": job_id, "state": "PENDING",
-              "script": str(script_path), "output": str(output)}
+              "script": str(script_path), "output": str(output), "sbatch": batch.command}
     jobs.append(record)
     marker = state.read_json(wd.marker(sp.name), {})
     marker["slurm_jobs"] = [*marker.get("slurm_jobs", []), job_id]

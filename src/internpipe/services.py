@@ -183,9 +183,9 @@ def start(spec: ServiceSpec, log: Path, pidfile: Path, keep: bool = False) -> in
     and ServiceFailed carries the last lines of its log. Unless `keep`, the server dies with
     internpipe (PDEATHSIG; the caller also gives it the run token)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [_resolve(a) for a in spec.argv]
+    argv = spec.argv
     with open(log, "ab") as out:
-        out.write(f"$ {' '.join(spec.argv)}\n".encode())   # secrets stay references here
+        out.write(f"$ {' '.join(argv)}\n".encode())   # no secret is ever in an argv
         out.flush()
         server = subprocess.Popen(argv, env=spec.env, cwd=spec.cwd,
                                   stdin=subprocess.DEVNULL, stdout=out,
@@ -224,13 +224,6 @@ def _with_host(url: str, host: str) -> str:
     parts = urlsplit(url)
     port = f":{parts.port}" if parts.port else ""
     return urlunsplit(parts._replace(netloc=f"{host}{port}"))
-
-
-def _resolve(arg: str) -> str:
-    """`${env:NAME}` → the variable's value (API keys: never written anywhere)."""
-    if arg.startswith("${env:") and arg.endswith("}"):
-        return os.environ.get(arg[6:-1], "")
-    return arg
 
 
 def stop(pid: int, grace: float = 10.0) -> bool:

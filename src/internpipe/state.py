@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -150,9 +151,11 @@ class WorkDir:
         write_json(self.state_file, data)
 
     def publish(self, stage: str) -> Path:
-        """Move the built output into place. The old output, if any, is swapped aside first
-        and removed after, so `out` is always either the old or the new complete folder."""
+        """Move the built output into place, its files read-only. The old output, if any, is
+        swapped aside first and removed after, so `out` is always either the old or the new
+        complete folder."""
         tmp, out = self.tmp_out(stage), self.out(stage)
+        read_only(tmp)
         old = out.with_name(".out.old")
         if old.exists():
             shutil.rmtree(old)
@@ -162,6 +165,48 @@ class WorkDir:
         if old.exists():
             shutil.rmtree(old, ignore_errors=True)
         return out
+
+
+def read_only(folder: Path) -> None:
+    """Take the write bits off every file of an output, so a tool or a user cannot change a
+    finished stage's artifact in place by mistake. Folders keep theirs: the output can
+    still be replaced or removed as a whole (unlinking needs only the folder's write bit)."""
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode) and mode & 0o222:
+                os.chmod(path, stat.S_IMODE(mode) & ~0o222)
+
+
+def snapshot(folder: Path) -> dict[str, list[int]]:
+    """{relative path: [size, mtime_ns]} of every file of a published output, recorded in
+    its state entry: a cached stage's output is checked against it cheaply (stat, never a
+    hash)."""
+    files = {}
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            files[os.path.relpath(path, folder)] = [st.st_size, st.st_mtime_ns]
+    return files
+
+
+def output_changed(folder: Path, recorded: Any) -> str | None:
+    """The first file of the output that differs from its snapshot (changed, missing or
+    added), None when it matches or nothing was recorded (an entry from an older version)."""
+    if not isinstance(recorded, dict):
+        return None
+    now = snapshot(folder)
+    for rel in sorted(set(recorded) | set(now)):
+        if rel not in now:
+            return f"{rel} (missing)"
+        if rel not in recorded:
+            return f"{rel} (added)"
+        if list(recorded[rel]) != now[rel]:
+            return rel
+    return None
 
 
 # --------------------------------------------------------------------------- the run lock

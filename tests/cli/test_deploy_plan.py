@@ -59,9 +59,13 @@ def test_lmdeploy_command_lines(tmp_path: Path, backend: str, qp: int, tp: int,
     argv = lmdeploy_argv(ctx(tmp_path, model, backend=backend, quant_policy=qp, tp=tp,
                              session_len=session, max_batch_size=batch, api_key_env=key,
                              host="0.0.0.0"), 23333)
-    assert argv[0].endswith("/env/bin/lmdeploy") and argv[1:4] == ["serve", "api_server",
-                                                                   str(model)]
-    pairs = dict(zip(argv[4::2], argv[5::2], strict=False))
+    # LMDeploy's CLI started in-process by the launcher, which reads the key from the env
+    assert argv[0].endswith("/env/bin/python") and argv[1].endswith("workers/lmdeploy_serve.py")
+    launcher = argv[2:argv.index("--")]
+    assert launcher == (["--api-key-env", "LMDEPLOY_KEY"] if key else [])
+    argv = argv[argv.index("--") + 1:]
+    assert argv[:3] == ["serve", "api_server", str(model)]
+    pairs = dict(zip(argv[3::2], argv[4::2], strict=False))
     assert pairs["--server-name"] == "0.0.0.0" and pairs["--server-port"] == "23333"
     assert pairs["--backend"] == backend and pairs["--quant-policy"] == str(qp)
     assert pairs["--tp"] == str(tp) and pairs["--model-name"] == "assistant"
@@ -69,7 +73,7 @@ def test_lmdeploy_command_lines(tmp_path: Path, backend: str, qp: int, tp: int,
     assert pairs.get("--model-format") == ("awq" if fmt == "awq" else None)
     assert pairs.get("--session-len") == (str(session) if session else None)
     assert pairs.get("--max-batch-size") == (str(batch) if batch else None)
-    assert pairs.get("--api-keys") == ("${env:LMDEPLOY_KEY}" if key else None)
+    assert "--api-keys" not in argv           # the launcher adds it inside the process
 
 
 def test_default_host_is_loopback(tmp_path: Path) -> None:
@@ -99,3 +103,14 @@ def test_the_server_runs_in_the_users_own_environment(tmp_path: Path) -> None:
     assert spec.argv[0] == str(own.parent / "transformers")
     assert spec.env["PATH"].split(os.pathsep)[0] == str(own.parent)
     assert "envs" not in spec.env.get("VIRTUAL_ENV", "")     # no managed env slipped in
+
+
+def test_plan_shows_the_launcher_command_and_never_the_key(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    engine: lmdeploy\n    api_key_env: MY_KEY\n")
+    for args in ([], ["--json"]):
+        result = cli("plan", str(r), "--device", "cuda", *args, MY_KEY="s3cret-key",
+                     COLUMNS="1000")
+        assert result.returncode == 0, result.stderr
+        out = " ".join(result.stdout.split())
+        assert "lmdeploy_serve.py --api-key-env MY_KEY -- serve api_server " in out, out
+        assert "s3cret-key" not in result.stdout + result.stderr

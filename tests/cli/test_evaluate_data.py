@@ -99,7 +99,7 @@ def test_plan_generates_a_literal_config_and_the_opencompass_command(tmp_path: P
     assert result.returncode == 0, result.stderr
     stage = json.loads(result.stdout)["stages"][1]
     argv = stage["commands"][0]["argv"]
-    assert argv[0].endswith("/opencompass") and "--debug" in argv and "-r" not in argv
+    assert argv[1].endswith("/opencompass_launch.py") and "--debug" in argv and "-r" not in argv
     assert "9 custom items" in " ".join(stage["reasons"])
 
     # The config the run will write, rendered the same way: literal values and classes.
@@ -119,7 +119,11 @@ def test_plan_generates_a_literal_config_and_the_opencompass_command(tmp_path: P
     assert calls == {"dict"}
     assert "openai_api_base='http://127.0.0.1:9/v1'" in text
     assert f"tokenizer_path='{TINY_MODEL}'" in text
-    assert "test_range='[0:2]'" in text and "human_prompt='Answer: {question}'" in text
+    # Braces in strings are escapes, which mmengine's `{{…}}` substitutions cannot match.
+    assert "test_range='[0:2]'" in text and "human_prompt='Answer: \\x7bquestion\\x7d'" in text
+    prompts = [ast.literal_eval(n.value) for n in ast.walk(tree)
+               if isinstance(n, ast.keyword) and n.arg == "human_prompt"]
+    assert prompts == ["Answer: {question}"]
     assert "abbr='quiz'" in text and "num_gpus=0" in text
     assert evaluate.base_url("http://h:1") == "http://h:1/v1"
     assert evaluate.base_url("http://h:1/v1/completions") == "http://h:1/v1"

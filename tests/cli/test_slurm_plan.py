@@ -32,9 +32,11 @@ def test_multi_node_finetune_uses_xtuners_slurm_launcher(tmp_path: Path) -> None
     plan = _plan(tmp_path, "  finetune:\n    data: d.jsonl\n",
                  "{launcher: slurm, nodes: 2, gpus_per_node: 8, slurm: {partition: gpu}}")
     train = plan["finetune"]["commands"][0]
-    script = train["sbatch"]
-    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=8" in script
-    assert "#SBATCH --gres=gpu:8" in script and "#SBATCH --partition=gpu" in script
+    script, sbatch = train["script"], train["sbatch"]
+    assert sbatch[:2] == ["sbatch", "--parsable"] and sbatch[-1].endswith("sbatch-train.sh")
+    assert "--nodes=2" in sbatch and "--ntasks-per-node=8" in sbatch
+    assert "--gres=gpu:8" in sbatch and "--partition=gpu" in sbatch
+    assert "#SBATCH" not in script              # options travel as argv, not script lines
     last = script.strip().splitlines()[-1]
     assert last.startswith("exec srun --ntasks-per-node=8 --kill-on-bad-exit=1 ")
     assert last.endswith("--launcher slurm") and "xtuner_launch.py train" in last
@@ -77,8 +79,9 @@ def test_evaluate_on_slurm_needs_a_partition(tmp_path: Path) -> None:
 def test_quantize_is_one_gpu_job_and_tp_must_fit_a_node(tmp_path: Path) -> None:
     plan = _plan(tmp_path, "  quantize:\n    samples: 0\n",
                  "{launcher: slurm, gpus_per_node: 1, mem: 64G}", device="cuda")
-    script = plan["quantize"]["commands"][0]["sbatch"]
-    assert "#SBATCH --gres=gpu:1" in script and "#SBATCH --mem=64G" in script
+    script = plan["quantize"]["commands"][0]["script"]
+    sbatch = plan["quantize"]["commands"][0]["sbatch"]
+    assert "--gres=gpu:1" in sbatch and "--mem=64G" in sbatch
     assert "lmdeploy lite auto_awq" in script.replace("/lmdeploy lite", "lmdeploy lite")
     r = write(tmp_path / "t.yaml", f"version: 1\ndevice: cuda\nresources: {{launcher: slurm, "
                                    f"gpus_per_node: 2}}\nstages:\n  download:\n    source: "

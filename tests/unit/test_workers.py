@@ -61,7 +61,56 @@ def test_link_model_skips_bookkeeping(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == \
         ["config.json"]
-    assert (dest / "config.json").stat().st_ino == (src / "config.json").stat().st_ino
+    # A copy (copy-on-write where the file system can), never the user's file itself
+    assert (dest / "config.json").stat().st_ino != (src / "config.json").stat().st_ino
+    assert (dest / "config.json").read_text() == "config.json"
+    assert (dest / "config.json").stat().st_mtime_ns == (src / "config.json").stat().st_mtime_ns
+    assert "1 cloned" in result.stdout or "1 copied" in result.stdout, result.stdout
+    linked = tmp_path / "linked"             # --link: the hub cache, which is ours
+    result = subprocess.run([sys.executable, str(WORKERS / "link_model.py"), str(src),
+                             str(linked), "--link", "--exclude", "sub/*"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert (linked / "config.json").stat().st_ino == (src / "config.json").stat().st_ino
+
+
+# mmengine's substitutions (mmengine/config/config.py, 0.10–0.11): environment variables,
+# predefined variables and base variables, matched in a config file's text.
+MMENGINE_PATTERNS = [r"\{\{['\"]?\s*\$(\w+)\s*\:\s*(\S*?)\s*['\"]?\}\}",
+                     r"\{\{\s*(fileDirname|fileBasename|fileBasenameNoExtension|fileExtname)"
+                     r"\s*\}\}",
+                     r"\{\{\s*_base_\.([\w\.]+)\s*\}\}"]
+TRICKY = ["{{$HOME:x}}", "{{ fileDirname }}/{{fileExtname}}", "{{_base_.a.b}}", "a\\{{b}}",
+          "quotes ' \" {x}", "中文{{ $HF_TOKEN : y }}", "line\n{{'$A:1'}}", "{}", ""]
+
+
+def test_opencompass_dumps_spell_braces_as_escapes() -> None:
+    import re
+
+    oc = load("opencompass_launch")
+    source = "".join(f"v{i} = {v!r}\n" for i, v in enumerate(TRICKY)) + \
+        "d = {'k': dict(x='{{$HOME:x}}', n=1), 'e': {}}\nb = b'{{$HOME:x}}'\n"
+    out = oc.without_braces(source)
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    exec(source, before)
+    exec(out, after)
+    assert {k: v for k, v in after.items() if k != "__builtins__"} == \
+        {k: v for k, v in before.items() if k != "__builtins__"}
+    text = out.replace("b'{{$HOME:x}}'", "")          # bytes are left alone (never dumped)
+    assert not any(re.search(p, text) for p in MMENGINE_PATTERNS), out
+
+
+def test_xtuner_configs_spell_braces_as_escapes() -> None:
+    import json
+    import re
+
+    xt = load("xtuner_launch")
+    config = {"a": TRICKY, "nested": {"deeper": {"x": "{{$HOME:x}}"}, "empty": {}},
+              "list": [{"y": "{z}"}, [], 1, 2.5, None, True], "{{ fileDirname }}": "key"}
+    text = xt.literal_json(config)
+    assert json.loads(text) == config
+    assert not any(re.search(p, text) for p in MMENGINE_PATTERNS), text
 
 
 def test_agent_model_answers_are_classified() -> None:
@@ -77,4 +126,3 @@ def test_agent_model_answers_are_classified() -> None:
         with pytest.raises(llm.ModelCallFailed, match=said) as caught:
             llm.answer_of(status, body)
         assert caught.value.unreachable is False
-

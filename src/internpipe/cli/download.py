@@ -17,11 +17,14 @@ from internpipe.cli.shared import (
 )
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def _own_copy(src: str, dst: str) -> None:
+    """The user's copy (--to): never a hard link to the published output (the same file:
+    an edit there would change the recipe's artifact and the shared model cache), and
+    writable, unlike the output's files."""
+    from internpipe.workers.link_model import clone_or_copy
+
+    clone_or_copy(src, dst)
+    os.chmod(dst, os.stat(dst).st_mode | 0o200)
 
 
 def command(
@@ -29,7 +32,8 @@ def command(
         metavar="SOURCE", help="modelscope:OWNER/NAME, openxlab:OWNER/NAME, hf:OWNER/NAME or a "
                                "local folder.", show_default=False)],
     to: Annotated[Path | None, typer.Option("--to", metavar="DIR", help="Also place the model "
-                                            "here (hard links).", show_default=False)] = None,
+                                            "here (copy-on-write where the file system can, "
+                                            "else a copy).", show_default=False)] = None,
     revision: Annotated[str | None, typer.Option("--revision", metavar="REV",
                                                  show_default=False)] = None,
     include: Annotated[list[str] | None, typer.Option("--include", metavar="PATTERN",
@@ -70,7 +74,7 @@ def command(
                                      None, device, json_mode)
         out = r.workdir / "stages" / "download" / "out"
         if code == 0 and to is not None:
-            shutil.copytree(out, to, copy_function=_link_or_copy, dirs_exist_ok=True)
+            shutil.copytree(out, to, copy_function=_own_copy, dirs_exist_ok=True)
     if not json_mode:
         print(f"model: {to if to is not None else out}")
     raise typer.Exit(code)

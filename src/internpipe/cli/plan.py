@@ -64,7 +64,12 @@ def command(
         for step in s.steps_preview:
             where = f" [dim](in env {s.env.name})[/]" if s.env and step.tool else ""
             out.print(f"[bold]{s.name}[/] {step.name}{where}:", markup=True)
-            out.print("  $ " + shlex.join(step.argv), markup=False)
+            job = s.jobs.get(step.name)
+            if job is not None:     # the command below runs inside the batch script
+                out.print("  $ " + shlex.join(job.command), markup=False)
+                out.print(f"  {job.script_path}:", markup=False)
+            argv = (step.slurm_argv or step.argv) if job else step.argv
+            out.print(("    " if job else "  ") + "$ " + shlex.join(argv), markup=False)
     if not plan.to_run():
         out.print("[green]nothing to run: every selected stage is up to date[/]")
     raise typer.Exit(0)

@@ -171,13 +171,33 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def literal_json(value: Any, indent: str = "") -> str:
+    """JSON whose strings spell every brace `\\u007b`/`\\u007d`. mmengine rewrites a
+    config's text before parsing it: `{{$NAME:default}}` becomes an environment variable,
+    `{{ fileDirname }}` the config's folder, `{{_base_.x}}` a base value. A recipe string
+    (a sample prompt, a path) holding one must reach XTuner as written; escaped, the text
+    matches nothing and JSON reads the same string. (JSON's own braces are never adjacent.)"""
+    inner = indent + " "
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).replace("{", "\\u007b") \
+            .replace("}", "\\u007d")
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{literal_json(str(k))}: {literal_json(v, inner)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list | tuple) and value:
+        return "[\n" + ",\n".join(inner + literal_json(v, inner) for v in value) + "\n" \
+            + indent + "]"
+    return json.dumps(value)
+
+
 def cmd_config(spec_path: str, out_path: str) -> int:
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
     config = make_config(spec)
     tmp = out_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=1, ensure_ascii=False)
+        f.write(literal_json(config) + "\n")
     os.replace(tmp, out_path)
     print(f"wrote {out_path} ({spec['method']}, template {spec['template']})")
     return 0

@@ -27,6 +27,7 @@ VERSION = base.VERSION
 NOT_FINGERPRINTED = ("keep", "ready_timeout")
 SERVICE = True
 SLURM_NATIVE = base.SLURM_NATIVE
+LAUNCH = WORKERS / "lmdeploy_serve.py"
 local_files = base.no_local_files
 parse_line = base.no_progress
 
@@ -54,13 +55,15 @@ def _chat_template(ctx: StageContext) -> str | None:
 
 
 def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
-    """The exact `lmdeploy serve api_server` command. The API key is passed as a reference
-    (`${env:NAME}`), resolved only when the server starts, so it never reaches plan output,
-    logs or state."""
+    """The exact `lmdeploy serve api_server` command, through workers/lmdeploy_serve.py: the
+    API key is named by its variable, read inside the server's process and handed to
+    LMDeploy there, so it is in no command line (`ps`), plan output, log or state."""
     opts = ctx.options_as(Options)
     model = ctx.input("model")
-    argv = [str(Path(str(ctx.python)).parent / "lmdeploy"), "serve", "api_server",
-            str(model.path), "--server-name", opts.host, "--server-port", str(port),
+    launch = [str(ctx.python), str(LAUNCH),
+              *(["--api-key-env", opts.api_key_env] if opts.api_key_env else []), "--"]
+    argv = [*launch, "serve", "api_server", str(model.path),
+            "--server-name", opts.host, "--server-port", str(port),
             "--backend", opts.backend, "--model-name", opts.model_name or ctx.recipe_name,
             "--tp", str(opts.tp), "--quant-policy", str(opts.quant_policy),
             "--cache-max-entry-count", str(opts.cache_max_entry_count)]
@@ -74,8 +77,6 @@ def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
         argv += ["--session-len", str(opts.session_len)]
     if opts.max_batch_size:
         argv += ["--max-batch-size", str(opts.max_batch_size)]
-    if opts.api_key_env:
-        argv += ["--api-keys", "${env:" + opts.api_key_env + "}"]
     return argv
 
 

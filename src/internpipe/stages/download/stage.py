@@ -1,7 +1,9 @@
 """download: get a model (weights, tokenizer, chat template) into the work dir.
 
-Sources: a local folder (hard-linked into place), or `modelscope:` / `openxlab:` / `hf:`
-OWNER/NAME through that hub's official client in its own environment.
+Sources: a local folder (cloned copy-on-write where the file system can, else copied: the
+output never shares a file with the user's folder), or `modelscope:` / `openxlab:` / `hf:`
+OWNER/NAME through that hub's official client in its own environment, into a machine-wide
+cache that the output hard-links (workers/link_model.py).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def plan(ctx: StageContext) -> list[Step]:
     else:
         source_dir = resolve(ctx.recipe_dir, where)
     argv = [sys.executable, str(WORKERS / "link_model.py"), str(source_dir), str(ctx.out)]
+    if hub is not None:
+        argv.append("--link")     # our own cache: hard links; a user's folder is copied
     for pattern in opts.include:
         argv += ["--include", pattern]
     for pattern in opts.exclude:

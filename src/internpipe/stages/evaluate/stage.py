@@ -1,8 +1,10 @@
 """evaluate: OpenCompass on several models of the recipe in one run, side by side.
 
-One step, in the OpenCompass env: `opencompass config.py -w OUTPUTS` with a config that
-internpipe generates (literal values and imported classes only, since OpenCompass re-loads
-it in every task) and keeps in the work dir. On CPU it runs all tasks in one process
+One step, in the OpenCompass env: `opencompass config.py -w OUTPUTS` (through
+workers/opencompass_launch.py, which keeps mmengine from substituting `{{…}}` patterns in
+recipe strings when OpenCompass re-loads its config) with a config that internpipe
+generates (literal values and imported classes only, since OpenCompass re-loads it in every
+task) and keeps in the work dir. On CPU it runs all tasks in one process
 (`--debug`: 10x faster there). OpenCompass exits 0 when tasks failed, so success is judged
 from what it wrote: every model × dataset result file, no `-` cell in the summary and no
 traceback in the task logs. An interrupted run is resumed with `-r` (finished tasks reused)
@@ -50,6 +52,7 @@ from internpipe.stages.evaluate.options import (
 __all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = 1
+LAUNCH = base.WORKERS / "opencompass_launch.py"
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
 SERVICE = base.SERVICE
 # Under `launcher: slurm` OpenCompass's own Slurm runner submits its tasks (srun): the
@@ -82,8 +85,7 @@ def plan(ctx: StageContext) -> list[Step]:
     text = config_text(ctx)
     _, key_var = models(ctx)
     out = outputs_dir(ctx)
-    argv = [str(Path(str(ctx.python)).parent / "opencompass"), str(ctx.work / "config.py"),
-            "-w", str(out)]
+    argv = [str(ctx.python), str(LAUNCH), str(ctx.work / "config.py"), "-w", str(out)]
     res = ctx.resources
     if res is not None and res.launcher == "slurm":
         partition = str(res.slurm.partition if res.slurm else None)

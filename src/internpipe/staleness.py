@@ -1,0 +1,38 @@
+"""Why a finished stage is out of date: the parts of its fingerprint that changed since its
+entry was written (kind or code, options by dotted key, tool env, device, inputs, files),
+said the way `plan` shows them ("options changed: lr")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def why_changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    reasons = []
+    if old.get("kind") != new["kind"] or old.get("code") != new["code"]:
+        reasons.append("stage kind or its code changed")
+    changed = changed_keys(old.get("options", {}), new["options"])
+    if changed:
+        reasons.append("options changed: " + ", ".join(changed))
+    if old.get("env") != new["env"]:
+        reasons.append("tool environment changed")
+    if old.get("device") != new["device"]:
+        reasons.append(f"device changed: {old.get('device')} → {new['device']}")
+    old_inputs = old.get("inputs", {})
+    for field_name, fps in new["inputs"].items():
+        if old_inputs.get(field_name) != fps:
+            reasons.append(f"input changed: {field_name}")
+    old_files = old.get("files", {})
+    for path in sorted(set(old_files) | set(new["files"])):
+        if old_files.get(path) != new["files"].get(path):
+            reasons.append(f"file changed: {path}")
+    return reasons
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [prefix.rstrip(".")] if old != new else []
