@@ -54,7 +54,7 @@ class _Kind:
     def __init__(self, name: str, options: type[BaseModel], plan: Any,
                  inputs: tuple[InputSpec, ...] = (), local_files: Any = _no_files,
                  collect: Any = _check_data, produces: str = MODEL, serve: Any = None,
-                 keeps_serving: Any = base.never_keeps_serving) -> None:
+                 keeps_serving: Any = base.never_keeps_serving, tool: Any = _no_tool) -> None:
         self.KIND = name
         self.PRODUCES = produces
         self.Options = options
@@ -64,7 +64,7 @@ class _Kind:
         self.SERVICE = serve is not None
         self.SLURM_NATIVE = base.SLURM_NATIVE
         self.serve = serve if serve is not None else base.serve
-        self.tool = _no_tool
+        self.tool = tool
         self.local_files = local_files
         self.check = base.no_checks
         self.plan = plan
@@ -246,3 +246,27 @@ def _client_plan(ctx: StageContext) -> list[Step]:
 
 stages.register("client", _Kind("client", ClientOptions, _client_plan,  # type: ignore[arg-type]
                                 inputs=(InputSpec("endpoint", frozenset({stages.ENDPOINT})),)))
+
+
+class InEnvOptions(_Base):
+    model: str | None = None
+    remove_env: bool = False      # the step deletes its own interpreter (an `env remove`)
+
+
+def _in_env_tool(options: Any, device: str) -> str:
+    return "hfhub"      # any tool env; tests point it at an interpreter of their own
+
+
+def _in_env_plan(ctx: StageContext) -> list[Step]:
+    opts: Any = ctx.options
+    code = ("import os, sys, pathlib\n"
+            "pathlib.Path(sys.argv[1], 'data.txt').write_text('in env')\n"
+            "if sys.argv[2] == '1': os.unlink(sys.argv[3])\n")
+    return [Step("work", [str(ctx.python), "-c", code, str(ctx.out),
+                          "1" if opts.remove_env else "0", str(ctx.python)], tool="hfhub")]
+
+
+stages.register("in_env", _Kind("in_env", InEnvOptions, _in_env_plan,  # type: ignore[arg-type]
+                                inputs=(InputSpec("model", frozenset({MODEL}),
+                                                  default="none"),),
+                                tool=_in_env_tool))
