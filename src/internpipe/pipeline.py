@@ -117,8 +117,8 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
         except (StageFailed, envs.EnvBuildError):
             status, code = "failed", EXIT_STAGE_FAILED
             raise
-        except UserError:      # refused at run time (busy port…): exit 2, as the guard says
-            status, code = "failed", EXIT_USAGE
+        except (UserError, OSError):  # refused at run time (busy port…), or the machine
+            status, code = "failed", EXIT_USAGE   # refused a write: exit 2, as the guard says
             raise
         except KeyboardInterrupt:
             status, code = "interrupted", EXIT_INTERRUPTED

@@ -162,6 +162,11 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
         # run, and says why like a failure; the marker goes, it was not interrupted.
         _record_failure(wd, sp.name, exc.message, reporter, t0, {})
         raise
+    except OSError as exc:
+        # The machine refused a read or write of ours (a full disk): a failure, said so.
+        _record_failure(wd, sp.name, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+                        reporter, t0, {})
+        raise
     except KeyboardInterrupt:
         # The marker stays: the next plan says "interrupted last time" and the next run
         # sweeps anything the stage left behind.
@@ -174,8 +179,9 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
 def _record_failure(wd: state.WorkDir, stage: str, reason: str, reporter: Reporter,
                     t0: float, extra: dict[str, Any]) -> None:
     shutil.rmtree(wd.tmp_out(stage), ignore_errors=True)
-    (wd.stage_dir(stage) / "FAILED").write_text(reason + "\n")
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):    # on a full disk even this may not be written
+        (wd.stage_dir(stage) / "FAILED").write_text(reason + "\n")
+    with contextlib.suppress(OSError):
         wd.marker(stage).unlink()
     reporter.emit({"event": "stage_finished", "stage": stage, "status": "failed",
                    "seconds": round(time.monotonic() - t0, 3), "reason": reason, **extra})

@@ -5,6 +5,7 @@ with room finishes."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -77,3 +78,18 @@ def test_a_full_disk_is_a_message_and_a_later_run_finishes(tmp_path: Path) -> No
     refused(full, "File too large")
     again = cli("run", str(r))
     assert again.returncode == 0, again.stderr
+
+
+def test_a_write_refused_mid_run_ends_the_stream_with_its_exit_code(tmp_path: Path) -> None:
+    """The machine refuses a write while a stage runs (a full disk): the --json stream's
+    run_finished says failed with the exit code the command exits with."""
+    r = write(tmp_path / "r.yaml", "version: 1\nname: w\nstages:\n  s: {uses: disk_full}\n")
+    done = cli("run", str(r), "--json")
+    events = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    end = next(e for e in events if e["event"] == "run_finished")
+    assert (end["status"], end["exit_code"], done.returncode) == ("failed", 2, 2), done.stdout
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
+    finished = next(e for e in events if e["event"] == "stage_finished")
+    assert finished["status"] == "failed"           # a failure, not left "interrupted"
+    status = cli("status", str(r), "--json")
+    assert json.loads(status.stdout)["stages"][0]["state"] == "failed", status.stdout

@@ -270,3 +270,13 @@ stages.register("in_env", _Kind("in_env", InEnvOptions, _in_env_plan,  # type: i
                                 inputs=(InputSpec("model", frozenset({MODEL}),
                                                   default="none"),),
                                 tool=_in_env_tool))
+
+
+def _disk_full_collect(ctx: StageContext) -> dict[str, Any]:
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device", str(ctx.out / "data.txt"))
+
+
+stages.register("disk_full", _Kind("disk_full", LiarOptions, _liar_plan,  # type: ignore[arg-type]
+                                   collect=_disk_full_collect))
