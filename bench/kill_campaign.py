@@ -67,17 +67,7 @@ def environ(home: Path, tag: str) -> dict[str, str]:
 
 def tagged(tag: str) -> set[int]:
     """Live processes whose environment carries the campaign's tag."""
-    needle = f"{TAG_VAR}={tag}".encode()
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        found.add(int(entry))
-            except OSError:
-                continue
-    return found
+    return set(proc.processes_with_env(TAG_VAR, tag))
 
 
 def lingering(pids: set[int], grace: float = 5.0) -> set[int]:

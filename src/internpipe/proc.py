@@ -114,9 +114,9 @@ def _group_alive(pgid: int) -> bool:
         return True
 
 
-def processes_with_token(token: str) -> list[int]:
-    """PIDs whose environment carries INTERNPIPE_RUN_TOKEN=token (Linux /proc)."""
-    needle = f"{TOKEN_VAR}={token}".encode()
+def processes_with_env(name: str, value: str) -> list[int]:
+    """PIDs (other than ours) whose environment carries NAME=value (Linux /proc)."""
+    needle = f"{name}={value}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -128,6 +128,11 @@ def processes_with_token(token: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def processes_with_token(token: str) -> list[int]:
+    """PIDs whose environment carries INTERNPIPE_RUN_TOKEN=token."""
+    return processes_with_env(TOKEN_VAR, token)
 
 
 def kill_leftovers(token: str) -> int:
