@@ -164,7 +164,8 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
                       "env": env.id if env else None, "device": flavour,
                       "inputs": upstream, "files": files}
         fingerprint = digest(components)
-        action, status, reasons = _decide(name, fingerprint, components, entry, wd,
+        outcome = wd.last_outcome(name, finished=entry is not None)
+        action, status, reasons = _decide(name, fingerprint, components, entry, outcome, wd,
                                           name in selected, selection.force)
         if action == CACHED and kind.SERVICE:
             action, status, reasons = _service_state(entry or {})
@@ -172,7 +173,7 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
             name=name, kind=section.kind, produces=kind.PRODUCES, tool=tool, env=env,
             fingerprint=fingerprint, components=components, action=action, status=status,
             reasons=reasons, inputs=section.inputs, entry=entry,
-            resumable=wd.last_outcome(name) == Outcome.INTERRUPTED and not selection.force)
+            resumable=outcome == Outcome.INTERRUPTED and not selection.force)
     _spare_idle_services(recipe, planned, selection.serve)
     if with_steps:
         _plan_steps(recipe, wd, planned, device, flavour)
@@ -254,31 +255,31 @@ def _input_fingerprint(up: StagePlan, consumer: str, consumer_selected: bool) ->
                     f"selected; run it first (e.g. --until {up.name}) or widen the selection")
 
 
-def _status(name: str, entry: dict[str, Any] | None, fresh: bool,
+def _status(name: str, entry: dict[str, Any] | None, outcome: Outcome | None, fresh: bool,
             wd: WorkDir) -> StageStatus:
     """The stage's status from what the work dir records (never from the reason texts)."""
     if entry is None:
-        return {Outcome.INTERRUPTED: StageStatus.INTERRUPTED,
-                Outcome.FAILED: StageStatus.FAILED}.get(wd.last_outcome(name),  # type: ignore[arg-type]
-                                                        StageStatus.NEVER_RUN)
+        if outcome == Outcome.INTERRUPTED:
+            return StageStatus.INTERRUPTED
+        return StageStatus.FAILED if outcome == Outcome.FAILED else StageStatus.NEVER_RUN
     if not fresh or not wd.out(name).is_dir():
         return StageStatus.STALE
     return StageStatus.DONE
 
 
 def _decide(name: str, fingerprint: str, components: dict[str, Any],
-            entry: dict[str, Any] | None, wd: WorkDir, selected: bool,
-            force: bool) -> tuple[str, StageStatus, list[str]]:
+            entry: dict[str, Any] | None, outcome: Outcome | None, wd: WorkDir,
+            selected: bool, force: bool) -> tuple[str, StageStatus, list[str]]:
     fresh = entry is not None and entry.get("fingerprint") == fingerprint
     changed = state.output_changed(wd.out(name), entry.get("out_files")) \
         if fresh and entry is not None and wd.out(name).is_dir() else None
-    status = _status(name, entry, fresh and changed is None, wd)
+    status = _status(name, entry, outcome, fresh and changed is None, wd)
     if not selected:
         return SKIP, status, ["not selected" + ("" if fresh else " (out of date)")]
     if force:
         return RUN, status, ["forced (--force)"]
     reasons: list[str] = []
-    if wd.last_outcome(name) == Outcome.INTERRUPTED:
+    if outcome == Outcome.INTERRUPTED:
         reasons.append("interrupted last time")
     failure = wd.failure(name)
     if failure is not None and not fresh:

@@ -137,12 +137,14 @@ class WorkDir:
         except OSError:
             return None
 
-    def last_outcome(self, stage: str) -> Outcome | None:
+    def last_outcome(self, stage: str, finished: bool) -> Outcome | None:
+        """How the stage's last run ended; `finished`: whether it has a state entry (the
+        caller has read the state already)."""
         if self.marker(stage).exists():
             return Outcome.INTERRUPTED
         if (self.stage_dir(stage) / "FAILED").exists():
             return Outcome.FAILED
-        return Outcome.FINISHED if self.entry(stage) is not None else None
+        return Outcome.FINISHED if finished else None
 
     def write_entry(self, stage: str, entry: dict[str, Any]) -> None:
         # Only the run holding the lock writes, so read-modify-replace is safe.
