@@ -168,6 +168,7 @@ def serving(recipe: Recipe, stage: str, device: str | None,
     is cached stays cached) and the endpoint is yielded. A server this started is stopped
     afterwards unless the recipe keeps it; one that was already up is left as it was."""
     from internpipe import services
+    from internpipe import stages as registry
 
     was_up = services.is_serving(endpoint_of(recipe, stage))
     code = run(recipe, device, selection(until=stage, serve=(stage,)), reporter,
@@ -175,8 +176,6 @@ def serving(recipe: Recipe, stage: str, device: str | None,
     if code != 0:
         raise StageFailed(stage, f"the recipe did not reach a serving {stage!r}")
     endpoint = endpoint_of(recipe, stage)
-    from internpipe import stages as registry
-
     kept = registry.get_kind(recipe.stages[stage].kind).keeps_serving(
         recipe.stages[stage].options)
     started = int(endpoint.get("pid") or 0) if not (was_up or kept) else 0

@@ -22,7 +22,8 @@ Event = dict[str, Any]
 class Reporter(Protocol):
     def emit(self, event: Event) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Show what is kept for the end; closing twice shows it once."""
 
 
 class JsonReporter:
@@ -116,6 +117,7 @@ class PlainReporter:
             out = Console(file=self.stream, no_color=True, width=120, highlight=False)
             for table in self.tables:
                 out.print(table)
+        self.tables = []
 
 
 def _progress_text(event: Event) -> str:
@@ -220,9 +222,10 @@ class RichReporter:
         return Group(*parts)
 
     def close(self) -> None:
-        self.live.stop()
+        self.live.stop()          # a no-op once stopped
         for table in self.tables:
             self.console.print(table)
+        self.tables = []
 
 
 def make_reporter(json_mode: bool, verbose: bool = False) -> Reporter:

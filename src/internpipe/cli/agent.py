@@ -66,18 +66,16 @@ def _chat_recipe(path: Path, overrides: list[str] | None, device: str | None) ->
         env = _chat_env(device or r.device, r.interpreters)
         return _chat(spec, env.python, env, work)
     deploy = r.stages[stage].inputs["endpoint"][0]
-    reporter, closed = make_reporter(False), False
+    reporter = make_reporter(False)
     try:
         with pipeline.serving(r, deploy, device, reporter) as endpoint:
-            reporter.close()
-            closed = True
+            reporter.close()          # the run's view ends; the chat takes the terminal
             env = _chat_env(device or r.device, r.interpreters)
             spec = agent.make_spec(opts, str(endpoint["base_url"]), str(endpoint["model"]),
                                    endpoint.get("api_key_env"), endpoint.get("engine"))
             return _chat(spec, env.python, env, work)
     finally:
-        if not closed:
-            reporter.close()
+        reporter.close()
 
 
 def command(
