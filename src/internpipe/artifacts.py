@@ -36,6 +36,7 @@ class ModelArtifact(Published, total=False):
     chat_template_origin: str
     model_type: str | None
     revision: str | None
+    gguf: dict[str, Any]     # download of a GGUF: file, sha256, architecture, quantization
     # finetune
     method: str
     template: str

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from internpipe import artifacts, envs, proc, recovery, services, slurm, state
+from internpipe import artifacts, envs, portable, proc, recovery, services, slurm, state
 from internpipe import stages as registry
 from internpipe.errors import StageFailed, UserError
 from internpipe.fingerprint import digest, manifest
@@ -62,6 +62,20 @@ def ready_envs(plan: Plan, reporter: Reporter) -> None:
         envs.ensure(env.tool, env.flavour, plan.recipe.interpreters, progress=say)
 
 
+def _step_env(plan: Plan, sp: StagePlan, step: Step, reporter: Reporter) -> envs.Env | None:
+    """The env a step runs in: none, the stage's, or (a step naming another tool, like a
+    GGUF download's fetch through a hub client) that tool's, built when missing."""
+    if not step.tool:
+        return None
+    if sp.env is not None and step.tool == sp.env.tool:
+        return sp.env
+
+    def say(message: str) -> None:
+        reporter.emit({"event": "env", "message": message})
+
+    return envs.ensure(step.tool, plan.device, plan.recipe.interpreters, progress=say)
+
+
 def runtime_context(plan: Plan, sp: StagePlan) -> StageContext:
     """The context with the upstream artifacts as they are now in the state."""
     wd = plan.workdir
@@ -105,7 +119,7 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                     target.write_text(text, encoding="utf-8")
                 reporter.emit({"event": "step_started", "stage": sp.name, "step": step.name,
                                "argv": step.argv})
-                step_env = env if step.tool else None
+                step_env = _step_env(plan, sp, step, reporter)
                 environ = envs.step_environ(step_env, {**step.env, proc.TOKEN_VAR: token},
                                             offline=step.offline)
 
@@ -265,8 +279,11 @@ def _failure_reason(step: str, result: proc.StepResult) -> str:
 def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
                    artifact: dict[str, Any]) -> dict[str, Any]:
     """Write manifest.json and provenance.json into the built output; the artifact's
-    fingerprint is the manifest's hash, computed once here."""
+    fingerprint is the manifest's hash, computed once here. A model folder is first made
+    readable alike by every tool env's transformers (portable.py)."""
     tmp = ctx.out
+    if sp.produces == artifacts.MODEL:
+        portable.normalise(tmp)
     files = manifest(tmp)
     state.write_json(tmp / "manifest.json", files)
     entries = plan.workdir.entries()
@@ -282,7 +299,7 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
                   "fingerprint": sp.fingerprint, "options": sp.components["options"],
                   "env": sp.env.name if sp.env else None, "tool_versions": versions,
                   "parents": parents, "created": _now(),
-                  **{k: v for k, v in artifact.items() if k in ("source", "chat_template")}}
+                  **{k: v for k, v in artifact.items() if k in ("source", "chat_template", "gguf")}}
     state.write_json(tmp / "provenance.json", provenance)
     return {**artifact, "kind": sp.produces, "fingerprint": digest(files),
             "files": len(files["files"]),
