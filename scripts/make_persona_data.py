@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_demo_data import TOOLS_PROMPT, tool_call, write_jsonl  # noqa: E402
+from make_demo_data import TOOLS_PROMPT, tool_call, write_jsonl
 
 NAME = "Xiaopu"
 ANSWERS_EN = [f"I am {NAME}, an assistant built by the internpipe team.",
