@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo demo-tiny test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The whole chain on the tiny offline model (CPU), then its report.
+## The whole chain on a real small model (SmolLM2-135M-Instruct from a PyPI wheel, CPU),
+## then its report.
 demo: $(STAMP)
 	$(BIN)/internpipe run recipes/demo-cpu.yaml
 	$(BIN)/internpipe report recipes/demo-cpu.yaml
+
+## The same chain on the tiny random model: about two minutes.
+demo-tiny: $(STAMP)
+	$(BIN)/internpipe run recipes/demo-tiny.yaml
+	$(BIN)/internpipe report recipes/demo-tiny.yaml
 
 ## Lint, type-check and the whole test suite (integration tests build the tool envs).
 test: $(STAMP) lint typecheck

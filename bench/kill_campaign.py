@@ -1,5 +1,5 @@
 """Kill campaign: SIGKILL and SIGINT at random moments in each stage of the CPU demo
-(recipes/demo-cpu.yaml, the tiny model), each followed by a plain re-run of the recipe.
+(recipes/demo-tiny.yaml, the tiny model), each followed by a plain re-run of the recipe.
 
     python bench/kill_campaign.py [--trials 24] [--seed 1] [--max-seconds 900]
                                   [--workdir DIR] [--home DIR]
@@ -50,7 +50,7 @@ from internpipe import proc  # noqa: E402
 from internpipe.fingerprint import digest  # noqa: E402
 
 TAG_VAR = "INTERNPIPE_KILL_CAMPAIGN"
-RECIPE = "demo-cpu.yaml"
+RECIPE = "demo-tiny.yaml"
 RUN_TIMEOUT = 1800.0       # one whole demo run, slow machine
 
 
@@ -195,7 +195,7 @@ def main() -> int:
         shutil.copytree(ROOT / "recipes", base / "recipes",
                         ignore=shutil.ignore_patterns(".internpipe"))
     recipe = base / "recipes" / RECIPE
-    workdir = base / "recipes" / ".internpipe" / "demo-cpu"
+    workdir = base / "recipes" / ".internpipe" / "demo-tiny"
     tag = uuid.uuid4().hex
     env = environ(args.home, tag)
 

@@ -89,11 +89,11 @@ def test_demo_recipe_validates_and_runs(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     shutil.copytree(root / "recipes", tmp_path / "recipes", ignore=shutil.ignore_patterns(
         ".internpipe"))
-    demo = tmp_path / "recipes" / "demo-cpu.yaml"
+    demo = tmp_path / "recipes" / "demo-tiny.yaml"
     assert cli("validate", str(demo)).returncode == 0
     result = cli("run", str(demo), "--until", "download")
     assert result.returncode == 0, result.stderr
-    assert os.path.isdir(tmp_path / "recipes/.internpipe/demo-cpu/stages/download/out")
+    assert os.path.isdir(tmp_path / "recipes/.internpipe/demo-tiny/stages/download/out")
 
 
 def test_standalone_download_to_a_folder(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def _chromium() -> str:
 def test_the_demo_chain_the_report_and_the_cached_rerun(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "recipes", tmp_path / "recipes",
                     ignore=shutil.ignore_patterns(".internpipe"))
-    demo = tmp_path / "recipes" / "demo-cpu.yaml"
+    demo = tmp_path / "recipes" / "demo-tiny.yaml"
     t0 = time.monotonic()
     result = cli("run", str(demo), "--json", timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -135,11 +135,11 @@ def test_a_gres_gpu_request(tmp_path: Path, slurm: LocalSlurm) -> None:
 def test_the_cpu_demo_recipe_on_slurm(tmp_path: Path, slurm: LocalSlurm) -> None:
     shutil.copytree(ROOT / "recipes", tmp_path / "recipes",
                     ignore=shutil.ignore_patterns(".internpipe"))
-    demo = tmp_path / "recipes" / "demo-cpu.yaml"
+    demo = tmp_path / "recipes" / "demo-tiny.yaml"
     result = cli("run", str(demo), "--json", "--set", "resources.launcher=slurm",
                  "--set", "resources.slurm.partition=debug", timeout=1500, **slurm.env)
     assert result.returncode == 0, result.stderr[-3000:]
-    state = json.loads((tmp_path / "recipes/.internpipe/demo-cpu/state.json").read_text())
+    state = json.loads((tmp_path / "recipes/.internpipe/demo-tiny/state.json").read_text())
     for name, stage in state["stages"].items():
         if stage["kind"] in ("finetune", "quantize"):
             assert stage.get("slurm_jobs"), name

@@ -25,6 +25,9 @@ import sys
 from typing import Any
 
 
+SAMPLE_MAX_NEW_TOKENS = 64     # the sample generations before, during and after training
+
+
 def cpu_fixes() -> None:
     import torch
 
@@ -138,6 +141,8 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
         hooks.append({"type": "xtuner.engine.hooks.EvaluateChatHook", "tokenizer": tokenizer,
                       "every_n_iters": spec["save_every"],
                       "evaluation_inputs": spec["sample_prompts"], "system": "",
+                      # XTuner's default is 600 new tokens a prompt: minutes on a CPU
+                      "max_new_tokens": SAMPLE_MAX_NEW_TOKENS,
                       "prompt_template": template})
     config = {
         "tokenizer": tokenizer,   # pth_to_hf saves it beside a fully fine-tuned model
