@@ -38,7 +38,8 @@ class ModelArtifact(Published, total=False):
     revision: str | None
     # finetune
     method: str
-    template: str
+    template: str            # the XTuner template it was trained with; its folder renders it
+    stop_token_ids: list[int]
     steps: int | None
     loss_first: float | None
     loss_last: float | None

@@ -14,11 +14,12 @@ tests/integration/test_chat_templates.py checks that it renders what XTuner trai
 from __future__ import annotations
 
 import json
+import os
 import string
 from pathlib import Path
 from typing import Any
 
-from internpipe.xtuner_templates import TEMPLATES, Template
+from internpipe.xtuner_templates import TEMPLATES
 
 # A model's chat template (as download names it) → the XTuner prompt template it trains with.
 FROM_CHAT_TEMPLATE = {"internlm2": "internlm2_chat", "internlm": "internlm_chat",
@@ -202,12 +203,19 @@ def write_folder_template(folder: Path, name: str) -> None:
     """Make `folder`'s tokenizer render template `name`: chat_template.jinja (transformers 5)
     and tokenizer_config.json's `chat_template` (transformers 4.x) hold the same text."""
     text = jinja(name)
-    (folder / "chat_template.jinja").write_text(text, encoding="utf-8")
+    _replace(folder / "chat_template.jinja", text)
     config_file = folder / "tokenizer_config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config["chat_template"] = text
-    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
-                           encoding="utf-8")
+    _replace(config_file, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write a new file in place of `path` (never through it: it may be a hard link into
+    a model cache or another stage's output)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def stop_token_ids(folder: Path, words: tuple[str, ...]) -> list[int]:
@@ -241,9 +249,14 @@ def add_stop_tokens(folder: Path, name: str) -> list[int]:
     except (OSError, ValueError):
         config = {}
     eos = config.get("eos_token_id")
+    if eos is None:          # no generation config: generate() reads the model's config
+        try:
+            eos = json.loads((folder / "config.json").read_text()).get("eos_token_id")
+        except (OSError, ValueError, AttributeError):
+            eos = None
     current = [eos] if isinstance(eos, int) else list(eos) if isinstance(eos, list) else []
     added = [i for i in ids if i not in current]
     if added:
         config["eos_token_id"] = current + added
-        path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        _replace(path, json.dumps(config, indent=2) + "\n")
     return added
