@@ -80,7 +80,9 @@ def test_the_published_folder_renders_what_xtuner_trained_on(tmp_path: Path) -> 
     qa = tmp_path / "qa.jsonl"
     qa.write_text("".join(json.dumps({"question": q, "answer": ANSWER}) + "\n"
                           for q in ("Who are you?", "你是谁？")))
-    r = recipe(tmp_path, n=20, epochs=1, extra="""\
+    # A full fine-tune that learns the answer and the <|im_end|> after it (as the demo's).
+    r = recipe(tmp_path, n=60, epochs=10, extra="""\
+    method: full
   evaluate:
     models: [finetune]
     datasets: [{path: qa.jsonl, type: qa, metric: rouge_zh}]
@@ -115,5 +117,6 @@ def test_the_published_folder_renders_what_xtuner_trained_on(tmp_path: Path) -> 
     assert "stop_words=[\n" in config and "'<|im_end|>'" in config
     assert "JiebaRougeEvaluator" in config
     preds = json.loads((work / "evaluate/out/predictions/finetune/qa.json").read_text())
-    for item in preds.values():
-        assert "<|im_end|>" not in item["prediction"], item
+    print([p["prediction"] for p in preds.values()])
+    # Cut where the reply ends: without the stop words it went on past <|im_end|>.
+    assert all(p["prediction"] == ANSWER for p in preds.values()), preds
