@@ -39,7 +39,8 @@ class ModelArtifact(Published, total=False):
     gguf: dict[str, Any]     # download of a GGUF: file, sha256, architecture, quantization
     # finetune
     method: str
-    template: str
+    template: str            # the XTuner template it was trained with; its folder renders it
+    stop_token_ids: list[int]
     steps: int | None
     loss_first: float | None
     loss_last: float | None

@@ -10,6 +10,7 @@ The last user message picks the script:
 It speaks both protocols: ReAct's (when the prompt describes "Action Input") and
 InternLM2's action tokens. Each request is appended to requests.jsonl in the cwd.
 
+`--answer TEXT`: the plain answer (to a question that is none of the above).
 `--die-after N`: the process exits on request N+1 without answering it (a server that dies
 mid-run); `--hang-after N`: requests after the N-th never get an answer.
 """
@@ -46,7 +47,7 @@ def reply(messages: list[dict[str, Any]]) -> str:
     tools = {"calc": ("Calculator", "expression"), "remote": ("Calculator", "expression"),
              "python": ("PythonInterpreter", "command")}
     if kind not in tools:
-        return "Hello, I am a test model."
+        return ARGS.answer or "Hello, I am a test model."
     if after:                                  # a tool answered: report what it said
         result = str(after[-1]["content"]).removeprefix("Response:").strip()
         return FINAL[protocol].format(result=result)
@@ -97,12 +98,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 COUNT = itertools.count(1)
-ARGS = argparse.Namespace(die_after=None, hang_after=None)
+ARGS = argparse.Namespace(die_after=None, hang_after=None, answer=None)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
     parser.add_argument("--die-after", type=int)
     parser.add_argument("--hang-after", type=int)
+    parser.add_argument("--answer", help="the plain answer to every other question")
     ARGS = parser.parse_args()
     ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler).serve_forever()

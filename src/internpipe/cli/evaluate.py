@@ -56,8 +56,9 @@ def command(
         show_default=False)] = None,
     kind: Annotated[str, typer.Option("--type", help="qa | mcq: the type of the data files.")
                     ] = "qa",
-    metric: Annotated[str | None, typer.Option("--metric", help="qa: rouge | bleu | exact; "
-                                               "mcq: option | exact.", show_default=False)
+    metric: Annotated[str | None, typer.Option("--metric", help="qa: rouge | rouge_zh | "
+                                               "contains | bleu | exact; mcq: option | exact.",
+                                               show_default=False)
                       ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items of "
                                               "each dataset.", show_default=False)] = None,

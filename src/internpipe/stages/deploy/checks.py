@@ -1,10 +1,12 @@
 """deploy: what `check` finds before anything runs: the engine against the device, options
-the transformers engine cannot honour, tensor parallelism against the GPUs of a node."""
+the transformers engine cannot honour, tensor parallelism against the GPUs of a node, the
+chat template against the one the model is trained with (template_lock.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from internpipe import template_lock
 from internpipe.errors import Problem
 from internpipe.stages import Section
 from internpipe.stages.deploy.options import Options, engine
@@ -32,4 +34,4 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
         problems.append(section.problem(f"tp {opts.tp} does not fit the {res.gpus_per_node} "
                                         "GPUs of a node (resources.gpus_per_node)", "tp"))
-    return problems
+    return problems + template_lock.deploy_problems(section, opts.chat_template)

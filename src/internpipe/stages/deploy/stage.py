@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from internpipe import envs, services
+from internpipe import envs, services, template_lock
 from internpipe.artifacts import EndpointArtifact
 from internpipe.errors import StageFailed
 from internpipe.stages import StageContext, Step, base
@@ -47,11 +47,18 @@ def _checks(ctx: StageContext) -> None:
     if opts.api_key_env and not os.environ.get(opts.api_key_env):
         raise ctx.refuse(f"api_key_env {opts.api_key_env!r} names an environment variable "
                          "that is not set", "api_key_env")
+    template_lock.check_started(ctx, [ctx.input("model")], opts.chat_template,
+                                ("chat_template",))
 
 
 def _chat_template(ctx: StageContext) -> str | None:
+    """The template the server renders. A fine-tuned model's folder carries the template it
+    was trained with, which LMDeploy renders as `hf` (its name for the folder's own)."""
     opts = ctx.options_as(Options)
-    return opts.chat_template or ctx.input("model").model().get("chat_template")
+    art = ctx.input("model").model()
+    if art.get("template"):
+        return template_lock.OWN
+    return opts.chat_template or art.get("chat_template")
 
 
 def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:

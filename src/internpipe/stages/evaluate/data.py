@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +148,18 @@ def _check_file(path: Path, kind: str, shown_as: str) -> tuple[int, list[Problem
     if not count and not problems:
         problems.append(Problem(shown_as, 1, "", "the data file has no rows"))
     return count, problems, columns[:-1]
+
+
+# CJK ideographs: answers holding them are Chinese (or Japanese) text.
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def chinese_answers(path: Path) -> tuple[int, int]:
+    """(answers holding Chinese characters, answers) of a custom data file; unreadable rows
+    count as neither (check_file reports them)."""
+    chinese = total = 0
+    for _, row in read_rows(path, path.name, []):
+        if isinstance(row, dict) and isinstance(row.get("answer"), str):
+            total += 1
+            chinese += bool(CJK.search(row["answer"]))
+    return chinese, total

@@ -22,10 +22,17 @@ PRODUCES = SCORES
 INPUTS = (InputSpec("models", frozenset({MODEL, ENDPOINT}), many=True,
                     default="first_and_nearest", unless="endpoints"),)
 
-# metric name → OpenCompass evaluator class (None: the custom dataset type's own default).
+# metric name → OpenCompass evaluator class, as module.Class (None: the custom dataset
+# type's own default). rouge keeps only the Latin letters and digits of Chinese text;
+# rouge_zh segments it with Jieba (OpenCompass's JiebaRougeEvaluator, which compares the
+# first sentence: up to the first newline, "." or ","); contains: the answer, e.g. a new
+# name, appears in the prediction's first sentence (OpenCompass's LEvalEMEvaluator).
+ICL = "opencompass.openicl.icl_evaluator."
 METRICS: dict[str, dict[str, str | None]] = {
-    "qa": {"rouge": "RougeEvaluator", "bleu": "BleuEvaluator", "exact": "AccEvaluator"},
-    "mcq": {"option": None, "exact": "AccEvaluator"},
+    "qa": {"rouge": ICL + "RougeEvaluator", "rouge_zh": ICL + "JiebaRougeEvaluator",
+           "contains": "opencompass.datasets.leval.evaluators.LEvalEMEvaluator",
+           "bleu": ICL + "BleuEvaluator", "exact": ICL + "AccEvaluator"},
+    "mcq": {"option": None, "exact": ICL + "AccEvaluator"},
 }
 DEFAULT_METRIC = {"qa": "rouge", "mcq": "option"}
 
@@ -33,8 +40,8 @@ DEFAULT_METRIC = {"qa": "rouge", "mcq": "option"}
 class CustomDataset(Base):
     path: Line = Field(min_length=1)
     type: Literal["qa", "mcq"] = "qa"
-    metric: Line | None = Field(None, description="qa: rouge (default) | bleu | exact; "
-                                                   "mcq: option (default) | exact")
+    metric: Line | None = Field(None, description="qa: rouge (default) | rouge_zh | "
+                                "contains | bleu | exact; mcq: option (default) | exact")
     prompt: Text | None = Field(None, description="the question as sent, e.g. "
                                                   "'Answer briefly: {question}'")
     name: Line | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",

@@ -25,12 +25,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from internpipe import scores
+from internpipe import scores, template_lock
 from internpipe.artifacts import MODEL, ScoresArtifact
 from internpipe.errors import StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import resolve
-from internpipe.stages.evaluate import datasets
+from internpipe.stages.evaluate import data, datasets
 from internpipe.stages.evaluate.checks import (
     check_builtins,
     custom_items,
@@ -43,6 +43,7 @@ from internpipe.stages.evaluate.options import (
     KIND,
     PRODUCES,
     Options,
+    abbr,
     backend,
     builtins,
     check,
@@ -51,7 +52,7 @@ from internpipe.stages.evaluate.options import (
 
 __all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
-VERSION = 1
+VERSION = 2      # 2: stop words cut predictions; rouge_zh, contains
 LAUNCH = base.WORKERS / "opencompass_launch.py"
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
 SERVICE = base.SERVICE
@@ -82,6 +83,8 @@ def plan(ctx: StageContext) -> list[Step]:
     opts = ctx.options_as(Options)
     eng = backend(opts, ctx.device)
     check_builtins(ctx)
+    # The models are scored with the prompt they were trained on (template_lock.py).
+    template_lock.check_started(ctx, [r for r in model_refs(ctx) if r.produces == MODEL])
     text = config_text(ctx)
     _, key_var = models(ctx)
     out = outputs_dir(ctx)
@@ -145,6 +148,7 @@ def notes(ctx: StageContext) -> list[str]:
             n = custom_items(opts, ctx.recipe_dir)
             found.append(f"{n} custom items" + (f" (first {opts.limit} each)" if opts.limit
                                                  else ""))
+            found += rouge_on_chinese(opts, ctx.recipe_dir)
         if builtins(opts) and datasets.package_dir(ctx.python) is None:
             found.append("built-in datasets are checked once the opencompass env is built")
         out = outputs_dir(ctx)
@@ -156,6 +160,21 @@ def notes(ctx: StageContext) -> list[str]:
                              "interrupted run, whose tasks run again")
     except (UserError, OSError):
         pass
+    return found
+
+
+def rouge_on_chinese(opts: Options, recipe_dir: Path) -> list[str]:
+    """A warning for each qa file scored with `rouge` whose answers are Chinese: OpenCompass's
+    ROUGE keeps only their Latin letters and digits (a wrong Chinese answer that names the
+    right English word scores full marks)."""
+    found = []
+    for d in customs(opts):
+        if d.type == "qa" and (d.metric or "rouge") == "rouge":
+            chinese, total = data.chinese_answers(resolve(recipe_dir, d.path))
+            if chinese:
+                found.append(f"warning: {chinese} of {total} answers of {abbr(d)} are Chinese, "
+                             "which metric rouge scores by their Latin letters and digits "
+                             "only: use `metric: rouge_zh` (Jieba-segmented ROUGE)")
     return found
 
 

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from internpipe import chat_templates
 from internpipe.artifacts import ModelArtifact
 from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
@@ -27,7 +28,7 @@ from internpipe.stages.finetune.templates import FROM_CHAT_TEMPLATE as TEMPLATES
 
 __all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
-VERSION = 3
+VERSION = 4      # 4: the folder carries the trained template and its stop tokens
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
 SERVICE = base.SERVICE
 SLURM_NATIVE = base.SLURM_NATIVE
@@ -213,6 +214,11 @@ def collect(ctx: StageContext) -> ModelArtifact:
                  "tokenizer.model", "chat_template.jinja"):
         if not (out / name).exists() and (base.path / name).exists():
             shutil.copy2(base.path / name, out / name)   # pth_to_hf of a full model skips it
+    # The chat template lock: the folder renders what XTuner trained on (not the base
+    # model's own template), and generation ends where the template ends a reply.
+    template = prompt_template(ctx)
+    chat_templates.write_folder_template(out, template)
+    stop_ids = chat_templates.add_stop_tokens(out, template)
     train = ctx.work / "train"
     curve = []
     for scalars in sorted(train.glob("*/vis_data/scalars.json")):
@@ -230,7 +236,8 @@ def collect(ctx: StageContext) -> ModelArtifact:
     upstream = base.model()
     return {"source": f"{opts.method} fine-tune of {upstream.get('source', base.stage)}",
             "chat_template": upstream.get("chat_template"), "method": opts.method,
-            "template": prompt_template(ctx), "steps": curve[-1].get("iter"),
+            "template": template, "stop_token_ids": stop_ids,
+            "steps": curve[-1].get("iter"),
             "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None,
             "adapter": "adapter" if opts.method != "full" else None,

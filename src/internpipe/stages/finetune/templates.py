@@ -1,22 +1,15 @@
-"""XTuner 0.2.0's prompt templates (`xtuner.utils.templates.PROMPT_TEMPLATE`), as data: the
-names `template:` may take. Read from the installed package's source, not imported (XTuner
-lives in its own environment); tests/integration/test_upstream_names.py compares this list
-with the XTuner env's file."""
+"""XTuner 0.2.0's prompt templates: the names `template:` may take (the registry itself, with
+each template's strings, is internpipe/xtuner_templates.py; tests/integration/
+test_upstream_names.py compares the names with the XTuner env's file)."""
 
 from __future__ import annotations
 
-XTUNER_TEMPLATES = (
-    "default", "zephyr", "internlm_chat", "internlm2_chat", "moss_sft", "llama2_chat",
-    "code_llama_chat", "chatglm2", "chatglm3", "qwen_chat", "baichuan_chat", "baichuan2_chat",
-    "wizardlm", "wizardcoder", "vicuna", "deepseek_coder", "deepseekcoder", "deepseek_moe",
-    "deepseek_v2", "mistral", "mixtral", "minicpm", "minicpm3", "gemma", "cohere_chat",
-    "llama3_chat", "phi3_chat",
-)
+from internpipe.chat_templates import FROM_CHAT_TEMPLATE
+from internpipe.xtuner_templates import TEMPLATES
 
-# A model's chat template (as download names it) → the XTuner prompt template it trains with.
-FROM_CHAT_TEMPLATE = {"internlm2": "internlm2_chat", "internlm": "internlm_chat",
-                      "llama3": "llama3_chat", "llama2": "llama2_chat", "qwen": "qwen_chat",
-                      "chatml": "qwen_chat"}
+XTUNER_TEMPLATES = tuple(TEMPLATES)
+
+__all__ = ["FROM_CHAT_TEMPLATE", "XTUNER_TEMPLATES", "for_chat_template"]
 
 
 def for_chat_template(chat: str | None) -> str:

@@ -165,9 +165,14 @@ def collect(ctx: StageContext) -> ModelArtifact:
     else:
         calib["set"] = opts.calib or "wikitext2"
     upstream = ctx.input("model").model()
-    return {"source": f"{opts.method} of {upstream.get('source', ctx.input('model').stage)}",
-            "chat_template": upstream.get("chat_template"), "method": opts.method,
-            "bits": qc.get("bits", 8), "group_size": qc.get("group_size"),
-            "quantization_config": qc, "calibration": calib,
-            "drift": {k: report.get(k) for k in ("weight_error_mean", "weight_error_max",
-                                                 "top1_agreement", "logits_relative_error")}}
+    source = upstream.get("source", ctx.input("model").stage)
+    artifact: ModelArtifact = {
+        "source": f"{opts.method} of {source}",
+        "chat_template": upstream.get("chat_template"), "method": opts.method,
+        "bits": qc.get("bits", 8), "group_size": qc.get("group_size"),
+        "quantization_config": qc, "calibration": calib,
+        "drift": {k: report.get(k) for k in ("weight_error_mean", "weight_error_max",
+                                             "top1_agreement", "logits_relative_error")}}
+    if "template" in upstream:      # the trained template its folder renders (finetune)
+        artifact["template"] = upstream["template"]
+    return artifact
