@@ -24,7 +24,6 @@ import shutil
 import sys
 from typing import Any
 
-
 SAMPLE_MAX_NEW_TOKENS = 64     # the sample generations before, during and after training
 
 
@@ -136,7 +135,8 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
     schedulers.append({"type": "mmengine.optim.CosineAnnealingLR", "eta_min": 0.0,
                        "by_epoch": True, "begin": warmup, "end": epochs,
                        "convert_to_iter_based": True})
-    hooks = [{"type": "xtuner.engine.hooks.DatasetInfoHook", "tokenizer": tokenizer}]
+    hooks: list[dict[str, Any]] = [
+        {"type": "xtuner.engine.hooks.DatasetInfoHook", "tokenizer": tokenizer}]
     if spec["sample_prompts"]:
         hooks.append({"type": "xtuner.engine.hooks.EvaluateChatHook", "tokenizer": tokenizer,
                       "every_n_iters": spec["save_every"],
