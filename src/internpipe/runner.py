@@ -137,6 +137,8 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                     continue
                 result = proc.run(step.argv, env=environ, cwd=step.cwd or ctx.work, log=log,
                                   on_line=on_line)
+                if result.returncode == REFUSED and step.refuses_input:
+                    raise ctx.refuse(_failure_reason(step.name, result), *step.refuses_input)
                 if result.returncode != 0:
                     raise StageFailed(sp.name, _failure_reason(step.name, result),
                                       result.tail[-15:], str(wd.log(sp.name)))
@@ -260,6 +262,9 @@ def _run_on_slurm(plan: Plan, sp: StagePlan, ctx: StageContext, step: Step,
 
 
 PYTHON_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit): \S")
+
+
+REFUSED = 2      # a checking step's exit code for an input it refuses (a user error)
 
 
 def _failure_reason(step: str, result: proc.StepResult) -> str:

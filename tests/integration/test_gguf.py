@@ -134,7 +134,8 @@ def test_a_cut_short_gguf_is_refused_and_a_wrong_sha256_fails_before_converting(
     wrong = recipe(tmp_path, SMOL + "    sha256: " + "f" * 64 + "\n")
     result = cli("run", str(wrong), timeout=300)
     out = result.stdout + result.stderr
-    assert result.returncode == 1, out
+    assert result.returncode == 2, out                   # the recipe's input, refused
+    assert f"{wrong}:8: stages.download" in out
     assert f"sha256 is {SHA256}, the recipe expects {'f' * 64}" in out
     log = (tmp_path / ".internpipe/g/stages/download/log.txt").read_text()
     assert "[gguf] reading" not in log                 # the conversion never started

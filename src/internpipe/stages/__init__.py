@@ -117,6 +117,10 @@ class Step:
     # path for several nodes), and how many tasks per node the job asks for.
     slurm_argv: list[str] | None = None
     slurm_tasks_per_node: int = 1
+    # A step that checks an input the recipe names (a GGUF fetched at run time): its exit
+    # code 2 refuses that input, located at this option of the stage (exit 2, like a
+    # refusal at plan time), not a tool failure.
+    refuses_input: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,8 @@ def _gguf_steps(ctx: StageContext, opts: Options, gguf: Path) -> list[Step]:
         check_argv += ["--sha256", opts.sha256]
     convert = [str(ctx.python), str(WORKERS / "gguf_convert.py"), "--gguf", str(gguf),
                "--dest", str(ctx.out)]
-    return [Step(name="check", argv=check_argv),
+    return [Step(name="check", argv=check_argv,
+                 refuses_input=("file",) if opts.file else ("source",)),
             Step(name="convert", argv=convert, tool=GGUF_TOOL)]
 
 
