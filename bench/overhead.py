@@ -8,7 +8,9 @@ stage does around its server: start it in the background, poll /health, stop it 
 What internpipe adds on top: planning and fingerprints, env checks, logs, progress, the
 smoke request, manifests and provenance, the checks of every output.
 
-    python bench/overhead.py [ROUNDS]          (default 2; ~2 minutes a round)
+    python bench/overhead.py [ROUNDS] [RECIPE]   (default: 2 rounds of demo-cpu.yaml, the
+                                                 real model: ~10 minutes a round; demo-tiny.yaml
+                                                 takes ~2)
 """
 
 from __future__ import annotations
@@ -79,12 +81,14 @@ def shell_script(demo: Path) -> str:
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rounds = int(args[0]) if args else 2
+    name = args[1] if len(args) > 1 else "demo-cpu.yaml"
     tmp = Path(tempfile.mkdtemp(prefix="internpipe-overhead-"))
     try:
         shutil.copytree(ROOT / "recipes", tmp / "recipes",
                         ignore=shutil.ignore_patterns(".internpipe"))
-        demo = tmp / "recipes" / "demo-cpu.yaml"
+        demo = tmp / "recipes" / name
         cmd = [*internpipe(), "run", str(demo), "--json"]
         print("warm-up: building what is missing and running the demo once …", flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -103,7 +107,7 @@ def main() -> None:
             print(f"round {i + 1}: shell script {theirs[-1]:.1f}s, internpipe {ours[-1]:.1f}s",
                   flush=True)
         a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"demo, all stages: internpipe {a:.1f}s vs plain shell {b:.1f}s "
+        print(f"{name}, all stages: internpipe {a:.1f}s vs plain shell {b:.1f}s "
               f"→ ratio {a / b:.3f} (target ≤ 1.05)")
         print(f"the script: {script}" if "--keep" in sys.argv else "")
     finally:
