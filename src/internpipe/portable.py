@@ -18,6 +18,9 @@ from typing import Any
 
 # tokenizer classes of transformers 5 that 4.x does not know → their 4.x name
 TOKENIZER_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
+# What TokenizersBackend feeds a model; 4.x's PreTrainedTokenizerFast would add
+# token_type_ids, which a Llama's generate() refuses (OpenCompass fails on it).
+BACKEND_INPUT_NAMES = ["input_ids", "attention_mask"]
 
 
 def normalise(folder: Path) -> list[str]:
@@ -55,6 +58,9 @@ def _tokenizer_fixes(folder: Path, tok: dict[str, Any], changes: list[str]) -> b
     if cls in TOKENIZER_CLASSES:
         tok["tokenizer_class"] = TOKENIZER_CLASSES[cls]
         changes.append(f"tokenizer_class {TOKENIZER_CLASSES[cls]}")
+        if "model_input_names" not in tok:
+            tok["model_input_names"] = BACKEND_INPUT_NAMES
+            changes.append("model_input_names")
     jinja = folder / "chat_template.jinja"
     if jinja.is_file():
         # 5.x reads the template from its own file first; 4.4x only from

@@ -69,6 +69,7 @@ def test_every_tool_env_reads_the_folder_alike(smollm2: Path) -> None:
         assert got["rope_theta"] == 100000.0, tool
         assert got["inv_freq_1"] == pytest.approx(first["inv_freq_1"]), tool
         assert got["tokens"] == first["tokens"], tool
+        assert got["model_inputs"] == ["attention_mask", "input_ids"], tool   # what generate takes
         assert got["eos_token"] == "<|im_end|>", tool
         assert got["top5"] == first["top5"], tool
         assert got["top5_logits"] == pytest.approx(first["top5_logits"], abs=0.05), tool

@@ -26,13 +26,14 @@ def test_values_of_transformers_5_are_copied_where_4x_reads_them(tmp_path: Path)
     d = folder(tmp_path)
     changes = portable.normalise(d)
     assert changes == ["rope_theta 100000.0", "torch_dtype bfloat16",
-                       "tokenizer_class PreTrainedTokenizerFast",
+                       "tokenizer_class PreTrainedTokenizerFast", "model_input_names",
                        "chat_template in tokenizer_config.json"]
     config = json.loads((d / "config.json").read_text())
     assert config["rope_theta"] == 100000.0 and config["torch_dtype"] == "bfloat16"
     assert config["rope_parameters"]["rope_theta"] == 100000.0        # kept for 5.x
     tok = json.loads((d / "tokenizer_config.json").read_text())
     assert tok["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert tok["model_input_names"] == ["input_ids", "attention_mask"]   # no token_type_ids
     assert tok["chat_template"] == "{{ messages }}" and tok["eos_token"] == "<|im_end|>"
     assert portable.normalise(d) == []                                 # idempotent
 

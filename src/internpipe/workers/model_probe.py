@@ -46,6 +46,7 @@ def main() -> int:
         "vocab_size": config.vocab_size, "hidden_size": config.hidden_size,
         "tokenizer_class": type(tokenizer).__name__,
         "tokens": ids[0].tolist(),
+        "model_inputs": sorted(tokenizer("probe").keys()),
         "eos_token": tokenizer.eos_token,
         "top5": top.indices.tolist(),
         "top5_logits": [round(float(v), 3) for v in top.values],
