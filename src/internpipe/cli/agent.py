@@ -43,7 +43,12 @@ def _chat_env(device: str | None, interpreters: dict[str, str] | None = None) ->
     from internpipe import devices, envs
 
     return envs.ensure("agent", devices.resolve_device(device or "auto"), interpreters,
-                       progress=lambda m: console(stderr=True).print(m))
+                       progress=_say)
+
+
+def _say(message: str, /, **counts: int) -> None:
+    if not counts:      # a step of a build; the per-second counts are for the live view
+        console(stderr=True).print(message)
 
 
 def _chat_recipe(path: Path, overrides: list[str] | None, device: str | None) -> int:

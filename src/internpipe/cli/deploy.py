@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from internpipe import pipeline
+from internpipe import events, pipeline
 from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
@@ -54,7 +53,7 @@ def _action(action: str, recipe: Path, overrides: list[str] | None, lines: int,
             row["lines"] = text[-lines:]
         rows.append(row)
     if json_mode:
-        print(json.dumps({"event": f"deploy_{action}", "stages": rows}))
+        events.write({"event": f"deploy_{action}", "stages": rows})
         return
     out = console()
     for row in rows:
@@ -132,7 +131,7 @@ def command(
         art = pipeline.endpoint_of(r, stage)
         pid = int(art.get("pid") or 0)
         if json_mode:
-            print(json.dumps({"event": "serving", "stage": stage, **art}), flush=True)
+            events.write({"event": "serving", "stage": stage, **art})
         else:
             console().print(f"[green]serving[/] {art.get('base_url')}  model "
                             f"{art.get('model')}  ({art.get('engine')}, pid {pid})")

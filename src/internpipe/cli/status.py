@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 
-from internpipe import pipeline
+from internpipe import events, pipeline
 from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
@@ -55,8 +54,7 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
                      "seconds": entry.get("seconds"), "artifact": entry.get("artifact"),
                      "slurm_jobs": _jobs(plan.workdir, s.name, entry)})
     if json_mode:
-        print(json.dumps({"event": "status", "recipe": str(r.path), "stages": rows},
-                         default=str))
+        events.write({"event": "status", "recipe": str(r.path), "stages": rows})
         raise typer.Exit(0)
     from rich.table import Table
 
