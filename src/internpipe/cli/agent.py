@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -104,7 +104,8 @@ def command(
     expect: Annotated[list[str] | None, typer.Option(
         "--expect", help="A substring every answer must contain (repeatable).",
         show_default=False)] = None,
-    kind: Annotated[str, typer.Option("--agent", help="internlm2 | react")] = "internlm2",
+    kind: Annotated[Literal["internlm2", "react"], typer.Option(
+        "--agent", help="InternLM2's tool-call protocol or ReAct.")] = "internlm2",
     max_turns: Annotated[int, typer.Option("--max-turns")] = 5,
     name: Annotated[str, typer.Option("--name", help="Work dir name (.internpipe/NAME).")
                     ] = "agent",

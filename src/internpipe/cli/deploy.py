@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -77,7 +77,8 @@ def command(
     recipe: Annotated[Path | None, typer.Argument(metavar="[RECIPE]", help="The recipe, for "
                                                   "status / stop / logs.",
                                                   show_default=False)] = None,
-    engine: Annotated[str, typer.Option("--engine", help="auto | lmdeploy | transformers")
+    engine: Annotated[Literal["auto", "lmdeploy", "transformers"], typer.Option(
+        "--engine", help="LMDeploy (CUDA) or `transformers serve`; auto picks by device.")
                       ] = "auto",
     port: Annotated[str, typer.Option("--port", help="A port, or auto.")] = "23333",
     detach: Annotated[bool, typer.Option("--detach", help="Leave the server running and "

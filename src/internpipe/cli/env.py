@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -17,7 +17,8 @@ app = typer.Typer(help="Tool environments: one pinned virtual environment per up
 ToolsArg = Annotated[list[str] | None, typer.Argument(
     help="Tools (default: all): xtuner, opencompass, lmdeploy, agent, modelscope, openxlab, "
          "hfhub, transformers.", show_default=False)]
-FlavourOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda: which flavour.")]
+FlavourOpt = Annotated[Literal["auto", "cpu", "cuda"], typer.Option(
+    "--device", help="Which flavour (auto: cuda where an NVIDIA driver is).")]
 
 
 def _flavour(device: str) -> str:

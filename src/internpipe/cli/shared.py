@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -29,8 +29,8 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="KEY=VALUE", help="Override a recipe value: DOTTED.KEY=VALUE, e.g. "
                         "stages.finetune.epochs=3 (repeatable).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-DeviceOpt = Annotated[str | None, typer.Option(
-    "--device", metavar="DEVICE", help="auto | cpu | cuda: overrides the recipe's `device`.",
+DeviceOpt = Annotated[Literal["auto", "cpu", "cuda"] | None, typer.Option(
+    "--device", help="Overrides the recipe's `device`.",
     show_default=False)]
 FromOpt = Annotated[str | None, typer.Option("--from", metavar="STAGE",
                                              help="Start at this stage.", show_default=False)]
