@@ -48,7 +48,7 @@ app = typer.Typer(
            "Exit codes: 0 ok, 1 a stage failed, 2 bad recipe or usage, 130 interrupted.",
     no_args_is_help=True,
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
@@ -84,10 +84,9 @@ def command_named(argv: list[str]) -> str | None:
 
 
 def main() -> None:
-    from typer.main import get_command
-
     # typer ≥ 0.29 carries its own copy of click (helptext.py relies on its classes too)
     from typer._click.exceptions import ClickException, UsageError
+    from typer.main import get_command
 
     argv = sys.argv[1:]
     named = command_named(argv)
