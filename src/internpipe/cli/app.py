@@ -26,8 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("finetune", "command"),
     "evaluate": ("evaluate", "command"),
     "quantize": ("quantize", "command"),
-    "deploy": ("deploy", "command"),
-    "agent": ("agent", "command"),
+    "deploy": ("deploy", "app"),
+    "agent": ("agent", "app"),
     "report": ("report", "command"),
     "bench": ("bench", "command"),
 }
