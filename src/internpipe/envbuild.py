@@ -105,7 +105,7 @@ def _count(lock_text: str) -> int:
 
 @contextlib.contextmanager
 def _watch_install(env: Env, total: int, progress: Progress | None,
-                   every: float = 1.0) -> Iterator[None]:
+                   every: float = 0.5) -> Iterator[None]:
     """uv prints nothing while it works when its output is not a terminal, so the env
     folder is watched instead: packages installed so far (their .dist-info folders) of the
     pinned total, and the bytes in the env."""
@@ -114,11 +114,14 @@ def _watch_install(env: Env, total: int, progress: Progress | None,
         return
     stop = threading.Event()
 
+    def report() -> None:
+        installed, size = _installed(env)
+        progress(f"{env.tool}: installing {total} pinned packages",
+                 current=min(installed, total), total=total, bytes=size)
+
     def watch() -> None:
         while not stop.wait(every):
-            installed, size = _installed(env)
-            progress(f"{env.tool}: installing {total} pinned packages",
-                     current=min(installed, total), total=total, bytes=size)
+            report()
 
     thread = threading.Thread(target=watch, daemon=True, name="env-install-watch")
     thread.start()
@@ -127,6 +130,7 @@ def _watch_install(env: Env, total: int, progress: Progress | None,
     finally:
         stop.set()
         thread.join()
+    report()            # where it ended (a fast install from uv's cache is one step)
 
 
 def _installed(env: Env) -> tuple[int, int]:

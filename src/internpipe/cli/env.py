@@ -12,7 +12,11 @@ from internpipe import events
 from internpipe.cli.shared import JsonOpt, console, guard
 
 app = typer.Typer(help="Tool environments: one pinned virtual environment per upstream tool.",
-                  no_args_is_help=True, rich_markup_mode="markdown")
+                  epilog="Examples:\n\n"
+                         "  internpipe env list\n\n"
+                         "  internpipe env setup xtuner\n\n"
+                         "  internpipe env doctor",
+                  no_args_is_help=True, rich_markup_mode=None)
 
 ToolsArg = Annotated[list[str] | None, typer.Argument(
     help="Tools (default: all): xtuner, opencompass, lmdeploy, agent, modelscope, openxlab, "
@@ -48,7 +52,12 @@ def _size(n: int) -> str:
 def list_(json_mode: JsonOpt = False) -> None:
     """List every tool environment, built or not, and every env folder under INTERNPIPE_HOME
     (current and old): tool, flavour, env name, state (ready, half-built, not built), size
-    on disk, versions."""
+    on disk, versions.
+
+    Example:
+
+      internpipe env list --json
+    """
     from internpipe import envlist, envs
 
     with guard(json_mode):
@@ -129,7 +138,12 @@ def _news(tool: str, json_mode: bool, out: Any) -> Any:
 @app.command()
 def doctor(device: FlavourOpt = "auto", json_mode: JsonOpt = False) -> None:
     """Check the machine and every built environment: NVIDIA driver, uv, the package index
-    in use, each env's health (imports its tool), free disk. Exit 1 if an env is broken."""
+    in use, each env's health (imports its tool), free disk. Exit 1 if an env is broken.
+
+    Example:
+
+      internpipe env doctor
+    """
     import subprocess
 
     from internpipe import devices, envs, indexes
@@ -217,7 +231,11 @@ def remove(
 @app.command()
 def path(tool: Annotated[str, typer.Argument(help="The tool.", show_default=False)],
          device: FlavourOpt = "auto") -> None:
-    """Print the path of a tool's environment (built or not), e.g. to run it by hand:
+    """Print the path of a tool's environment (built or not), e.g. to run it by hand.
+
+    Examples:
+
+      internpipe env path opencompass --device cpu
 
       $(internpipe env path xtuner)/bin/xtuner --help
     """

@@ -125,12 +125,13 @@ def _show(name: str, root: Any, rows: list[dict[str, Any]],
         detail = art.get("path", "") if row["state"] == "done" else "; ".join(row["reasons"])
         table.add_row(row["stage"], f"[{styles[StageStatus(row['state'])]}]{state}[/]",
                       row["fingerprint"][:12], when, took, detail)
-    out = console()
+    # wrapped at the terminal's width (the shared console does not wrap, for log lines)
+    out = Console(no_color=console().no_color, highlight=False)
     out.print(f"[bold]{name}[/]  work dir {root}")
     if holder is not None:
         out.print(f"[cyan]a run holds the work dir: pid {holder.get('pid')} on "
                   f"{holder.get('host')}, started {ago(holder.get('started'))}[/]")
-    Console(no_color=out.no_color, highlight=False).print(table)
+    out.print(table)
     for row in rows:
         for j in row["slurm_jobs"]:
             out.print(f"{row['stage']}: Slurm job {j['job_id']} "
