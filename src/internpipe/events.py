@@ -44,8 +44,9 @@ EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "stage_started": ("a stage starts", {"stage": _S, "kind": _S, "reasons": _LIST_S}),
     "step_started": ("a step of a stage starts: the exact command",
                      {"stage": _S, "step": _S, "argv": _LIST_S}),
-    "progress": ("a stage's progress: `current` of `total` in `unit` (step, item, byte, "
-                 "layer, query), with the tool's own figures", {"stage": _S}),
+    "progress": ("a stage's progress: `current` of `total` (null when the tool does not "
+                 "say) in `unit` (`step`, `batch`, `B`, `layer`, `query`), with the tool's "
+                 "own figures (loss, lr, task, files)", {"stage": _S}),
     "slurm_job": ("a Slurm job of a stage changed state",
                   {"stage": _S, "step": _S, "job_id": _S, "state": _S}),
     "server_started": ("a stage's server is up",
