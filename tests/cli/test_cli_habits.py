@@ -115,8 +115,11 @@ def on_path(tmp_path: Path) -> dict[str, str]:
 def test_bash_completion_installs_and_completes_a_stage_name(
         tmp_path: Path, on_path: dict[str, str]) -> None:
     recipe = write(tmp_path / "r.yaml", SLOW.format(s=0))
-    done = subprocess.run(["internpipe", "--install-completion", "bash"], env=on_path,
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    # from inside the shell, as a user would: the shell is found from the process tree
+    # `; true`: the shell must stay the parent (a lone command is exec'ed in its place)
+    done = subprocess.run(["bash", "-c", "internpipe --install-completion; true"],
+                          env=on_path, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     home = Path(on_path["HOME"])
     assert "internpipe" in (home / ".bashrc").read_text()
@@ -141,20 +144,41 @@ def test_bash_completion_installs_and_completes_a_stage_name(
     assert bundled == [str(ROOT / "recipes" / "demo-cpu.yaml")]
 
 
-@pytest.mark.parametrize("shell", ["zsh", "fish"])
-def test_zsh_and_fish_completion(tmp_path: Path, on_path: dict[str, str],
-                                 shell: str) -> None:
+def test_fish_completion_installs_and_completes_a_stage_name(
+        tmp_path: Path, on_path: dict[str, str]) -> None:
+    if shutil.which("fish") is None:
+        pytest.skip("fish is not installed")
     write(tmp_path / "r.yaml", SLOW.format(s=0))
-    shown = subprocess.run(["internpipe", "--show-completion", shell], env=on_path,
-                           capture_output=True, text=True, timeout=60)
-    assert shown.returncode == 0 and "_INTERNPIPE_COMPLETE" in shown.stdout
-    if shutil.which(shell) is None:
-        pytest.skip(f"{shell} is not installed: its script was generated, not run")
-    # what the script asks the program for, as the shell would
-    env = {**on_path, "_INTERNPIPE_COMPLETE": f"complete_{shell}",
+    # `; true`: the shell must stay the parent (a lone command is exec'ed in its place)
+    done = subprocess.run(["fish", "-c", "internpipe --install-completion; true"],
+                          env=on_path, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (Path(on_path["HOME"]) / ".config/fish/completions/internpipe.fish").is_file()
+    # a new fish loads the installed file by itself; `complete -C` asks it as Tab would
+    out = subprocess.run(["fish", "-c", "complete -C 'internpipe run r.yaml --only sl'"],
+                         env=on_path, capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert [line.split("\t")[0] for line in out.stdout.splitlines()] == ["slow"], out
+
+
+def test_zsh_completion_installs_and_answers_for_a_stage_name(
+        tmp_path: Path, on_path: dict[str, str]) -> None:
+    if shutil.which("zsh") is None:
+        pytest.skip("zsh is not installed")
+    write(tmp_path / "r.yaml", SLOW.format(s=0))
+    # `; true`: the shell must stay the parent (a lone command is exec'ed in its place)
+    done = subprocess.run(["zsh", "-c", "internpipe --install-completion; true"],
+                          env=on_path, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    home = Path(on_path["HOME"])
+    script = (home / ".zfunc" / "_internpipe").read_text()
+    assert "compdef _internpipe_completion internpipe" in script
+    assert "fpath+=~/.zfunc" in (home / ".zshrc").read_text()
+    # zsh's widget cannot run without a terminal: ask the program what the script asks it
+    env = {**on_path, "_INTERNPIPE_COMPLETE": "complete_zsh",
            "_TYPER_COMPLETE_ARGS": "internpipe run r.yaml --only sl"}
-    if shell == "fish":
-        env["_TYPER_COMPLETE_FISH_ACTION"] = "get-args"
     out = subprocess.run(["internpipe"], env=env, capture_output=True, text=True,
                          timeout=60, cwd=tmp_path)
-    assert "slow" in out.stdout
+    assert "slow" in out.stdout, out
