@@ -43,6 +43,9 @@ def test_worker_progress_lines() -> None:
     assert base.worker_progress('internpipe-progress: {"current": 5, "total": 9, "unit": "B"}'
                                 ) == {"current": 5, "total": 9, "unit": "B"}
     assert base.worker_progress("internpipe-progress: not json") is None
+    # after a tool's bar that has no newline yet (stdout and stderr share the pipe)
+    assert base.worker_progress('model.safetensors:   7%|▋ | 160k/2.39M internpipe-progress: '
+                                '{"current": 1}') == {"current": 1}
     assert base.worker_progress("other") is None
 
 

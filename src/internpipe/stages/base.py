@@ -62,10 +62,13 @@ WORKER_PROGRESS = "internpipe-progress: "
 
 
 def worker_progress(line: str) -> dict[str, Any] | None:
-    if not line.startswith(WORKER_PROGRESS):
+    # Anywhere in the line: a tool's bar (stderr, redrawn with \r, no newline) may be on
+    # the line when the worker prints; the JSON runs to the end of the line.
+    at = line.find(WORKER_PROGRESS)
+    if at < 0:
         return None
     try:
-        update = json.loads(line.removeprefix(WORKER_PROGRESS))
+        update = json.loads(line[at + len(WORKER_PROGRESS):])
     except ValueError:
         return None
     return update if isinstance(update, dict) else None

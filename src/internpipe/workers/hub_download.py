@@ -77,15 +77,18 @@ def folder_bytes(dest: str) -> int:
 
 
 class Watch:
-    """While a client downloads, DEST is watched against the listing every `every` seconds:
-    bytes so far (partial files too, so a big file shows progress while it is written)
-    and files complete, printed as progress lines. The hub clients draw their bars with \r
-    on a terminal only, and differently each; the folder is the same for all three."""
+    """While a client downloads, progress lines every `every` seconds: bytes so far of the
+    listing's total and files complete. The bytes are the most of what DEST holds (partial
+    files too) and what the client's own progress callback counted (ModelScope writes a
+    file elsewhere and moves it into DEST when complete). The clients draw their bars with
+    \r on a terminal only, and differently each."""
 
     def __init__(self, dest: str, listing: Listing, every: float = 0.5) -> None:
         self.dest, self.listing, self.every = dest, listing, every
         self.total = sum(item["size"] or 0 for item in listing)
         self.base = folder_bytes(dest)       # already there (a resumed download)
+        self.counted = 0                     # bytes the client's callback reported
+        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -103,11 +106,17 @@ class Watch:
         while not self.stop.wait(self.every):
             self.report()
 
+    def add(self, size: int) -> None:
+        with self.lock:
+            self.counted += size
+
     def report(self) -> None:
         done = sum(1 for item in self.listing if item["size"] is not None and
                    os.path.isfile(os.path.join(self.dest, item["path"])) and
                    os.path.getsize(os.path.join(self.dest, item["path"])) == item["size"])
-        got = min(folder_bytes(self.dest), self.total) if self.total else 0
+        with self.lock:
+            counted = self.base + self.counted
+        got = min(max(folder_bytes(self.dest), counted), self.total) if self.total else 0
         print(PROGRESS + json.dumps({"current": got, "total": self.total, "unit": "B",
                                      "files": f"{done}/{len(self.listing)}"}), flush=True)
 
@@ -126,16 +135,23 @@ def modelscope_endpoint(args: argparse.Namespace) -> str:
 
 def modelscope_download(args: argparse.Namespace) -> Listing:
     from modelscope.hub.api import HubApi
+    from modelscope.hub.callback import ProgressCallback
     from modelscope.hub.snapshot_download import snapshot_download
 
     api = HubApi(endpoint=args.endpoint) if args.endpoint else HubApi()
     files = api.get_model_files(args.repo, revision=args.revision or "master", recursive=True)
     listing = [{"path": f["Path"], "size": int(f["Size"])} for f in files
                if f.get("Type") != "tree" and wanted(f["Path"], args.include, args.exclude)]
-    with Watch(args.dest, listing):
+    with Watch(args.dest, listing) as watch:
+
+        class Counted(ProgressCallback):      # made by the client for each file
+            def update(self, size: int) -> None:
+                watch.add(size)
+
         snapshot_download(args.repo, revision=args.revision, local_dir=args.dest,
                           allow_patterns=args.include or None,
-                          ignore_patterns=args.exclude or None, endpoint=args.endpoint)
+                          ignore_patterns=args.exclude or None, endpoint=args.endpoint,
+                          progress_callbacks=[Counted])
     return listing
 
 
