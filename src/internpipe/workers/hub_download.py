@@ -144,7 +144,7 @@ def modelscope_download(args: argparse.Namespace) -> Listing:
                if f.get("Type") != "tree" and wanted(f["Path"], args.include, args.exclude)]
     with Watch(args.dest, listing) as watch:
 
-        class Counted(ProgressCallback):      # made by the client for each file
+        class Counted(ProgressCallback):  # type: ignore[misc]  # one per file, by the client
             def update(self, size: int) -> None:
                 watch.add(size)
 
