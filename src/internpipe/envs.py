@@ -45,6 +45,12 @@ class Progress(Protocol):
     def __call__(self, message: str, /, **counts: int) -> None: ...
 
 
+def print_progress(message: str, /, **counts: int) -> None:
+    """A Progress for scripts and tests: each step of a build on a line (not the counts)."""
+    if not counts:
+        print(message, flush=True)
+
+
 class EnvBuildError(Exception):
     """An environment could not be built or failed its health check (exit code 1)."""
 

@@ -100,14 +100,14 @@ class LiveReporter:
                 self.rows[stage]["note"] = f"waits for env {env}"
         if env not in self.env_bars:
             self.env_bars[env] = self.bars.add_task(f"env {event['tool']}", total=None,
-                                                    unit="packages", figures="")
+                                                    unit="packages", figures="", size="")
         bar = self.env_bars[env]
+        task = next(t for t in self.bars.tasks if t.id == bar)
+        size, step = task.fields["size"], event["message"].split(": ", 1)[-1]
         if event.get("total"):
             size = f"{human_bytes(event['bytes'])} installed" if event.get("bytes") else ""
-            self.bars.update(bar, completed=event.get("current", 0), total=event["total"],
-                             figures=size)
-        else:
-            self.bars.update(bar, figures=event["message"].split(": ", 1)[-1])
+            self.bars.update(bar, completed=event.get("current", 0), total=event["total"])
+        self.bars.update(bar, size=size, figures=f"{size}  {step}".strip())
 
     def _end_env_bars(self) -> None:
         for bar in self.env_bars.values():
