@@ -51,7 +51,7 @@ def by_hand(python: str, config: Path, base: Path, work: Path) -> None:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    env = envs.ensure("xtuner", "cpu", progress=print)
+    env = envs.ensure("xtuner", "cpu", progress=envs.print_progress)
     tmp = Path(tempfile.mkdtemp(prefix="internpipe-ftbench-"))
     try:
         rng = random.Random(0)

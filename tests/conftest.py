@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,30 @@ def _isolated_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         monkeypatch.setenv("INTERNPIPE_HOME", str(SHARED_HOME))
     else:
         monkeypatch.setenv("INTERNPIPE_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(autouse=True)
+def _every_event_validates(tmp_path_factory: pytest.TempPathFactory,
+                           monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every `--json` event any command writes during a test (internpipe copies each to
+    $INTERNPIPE_EVENT_LOG) must validate against the published schema of the stream: a new
+    event or field is caught by whichever test first makes it, with no list to keep."""
+    from internpipe import events
+    from support.jsonschema_lite import errors
+
+    log = tmp_path_factory.mktemp("events") / "events.jsonl"
+    monkeypatch.setenv("INTERNPIPE_EVENT_LOG", str(log))
+    yield
+    if not log.exists():
+        return
+    schema = events.schema()
+    bad = []
+    for n, line in enumerate(log.read_text().splitlines(), 1):
+        problems = errors(json.loads(line), schema)
+        if problems:
+            bad.append(f"event {n} ({line[:120]}): " + "; ".join(problems))
+    assert not bad, "events that do not validate against `internpipe schema --events`:\n" \
+                    + "\n".join(bad)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -65,9 +66,11 @@ def build(env: Env, progress: Progress | None) -> None:
         with open(log_path, "w") as log:
             _uv(log, progress, env.tool, "creating the virtual environment",
                 [uv, "venv", "--quiet", "--python", _base_python(), str(env.path)])
-            _uv(log, progress, env.tool, f"installing {_count(env.spec.lock_text)} pinned packages",
-                [uv, "pip", "sync", "--python", str(env.python), str(env.spec.lock_file),
-                 *index_args])
+            total = _count(env.spec.lock_text)
+            with _watch_install(env, total, progress):
+                _uv(log, progress, env.tool, f"installing {total} pinned packages",
+                    [uv, "pip", "sync", "--python", str(env.python), str(env.spec.lock_file),
+                     *index_args])
         for stub in env.spec.stubs:
             stub_dir = site_packages(env) / stub
             stub_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +101,50 @@ def build(env: Env, progress: Progress | None) -> None:
 
 def _count(lock_text: str) -> int:
     return sum(1 for line in lock_text.splitlines() if line and not line.startswith("#"))
+
+
+@contextlib.contextmanager
+def _watch_install(env: Env, total: int, progress: Progress | None,
+                   every: float = 0.5) -> Iterator[None]:
+    """uv prints nothing while it works when its output is not a terminal, so the env
+    folder is watched instead: packages installed so far (their .dist-info folders) of the
+    pinned total, and the bytes in the env."""
+    if progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def report() -> None:
+        installed, size = _installed(env)
+        progress(f"{env.tool}: installing {total} pinned packages",
+                 current=min(installed, total), total=total, bytes=size)
+
+    def watch() -> None:
+        while not stop.wait(every):
+            report()
+
+    thread = threading.Thread(target=watch, daemon=True, name="env-install-watch")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    report()            # where it ended (a fast install from uv's cache is one step)
+
+
+def _installed(env: Env) -> tuple[int, int]:
+    """(.dist-info folders in site-packages, bytes under the env); 0s before it exists."""
+    try:
+        installed = sum(1 for p in site_packages(env).iterdir() if p.name.endswith(".dist-info"))
+    except OSError:
+        return 0, 0
+    size = 0
+    for folder, _, files in os.walk(env.path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(folder, name)).st_size
+    return installed, size
 
 
 def _uv(log: Any, progress: Progress | None, tool: str, what: str, cmd: list[str]) -> None:

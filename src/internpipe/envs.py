@@ -17,10 +17,9 @@ import os
 import shutil
 import subprocess
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from internpipe import state
 from internpipe.devices import FLAVOURS
@@ -39,7 +38,17 @@ LEAKY_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VI
 OFFLINE_VARS = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                 "HF_EVALUATE_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1"}
 
-Progress = Callable[[str], None]
+class Progress(Protocol):
+    """What a build says: a message, and while packages install the counts
+    (`current`/`total` packages, `bytes` in the env so far)."""
+
+    def __call__(self, message: str, /, **counts: int) -> None: ...
+
+
+def print_progress(message: str, /, **counts: int) -> None:
+    """A Progress for scripts and tests: each step of a build on a line (not the counts)."""
+    if not counts:
+        print(message, flush=True)
 
 
 class EnvBuildError(Exception):

@@ -104,7 +104,7 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
         raise RecipeError(unfit)
     status, code = "ok", EXIT_OK
     with state.locked(recipe.workdir / "run.lock", wait=wait,
-                      on_wait=lambda who: reporter.emit({"event": "env",
+                      on_wait=lambda who: reporter.emit({"event": "waiting",
                                                          "message": f"waiting: {who}"})):
         started = time.monotonic()
         # Before planning: a run that died (we hold the lock, so it is gone) may have left

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -57,9 +57,11 @@ def emit_line(raw: str, log: IO[str], tail: deque[str],
 
 
 def run(argv: list[str], *, env: dict[str, str], cwd: Path, log: IO[str],
-        on_line: Callable[[str], None] | None = None, tail_lines: int = 40) -> StepResult:
-    """Run to completion, teeing output. KeyboardInterrupt stops the process group and is
-    re-raised once the group is gone."""
+        on_line: Callable[[str], None] | None = None, tail_lines: int = 40,
+        on_partial: Callable[[str], None] | None = None) -> StepResult:
+    """Run to completion, teeing output. A line redrawn with \r (a progress bar) reaches
+    `on_partial` at each redraw, and the log and `on_line` once, when its newline comes.
+    KeyboardInterrupt stops the process group and is re-raised once the group is gone."""
     tail: deque[str] = deque(maxlen=tail_lines)
     log.write(f"$ {' '.join(argv)}\n")
     log.flush()
@@ -73,8 +75,12 @@ def run(argv: list[str], *, env: dict[str, str], cwd: Path, log: IO[str],
         return StepResult(127, [message])
     try:
         assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            emit_line(raw.decode("utf-8", errors="replace"), log, tail, on_line)
+        for raw, partial in read_lines(proc.stdout.fileno()):
+            text = raw.decode("utf-8", errors="replace")
+            if not partial:
+                emit_line(text, log, tail, on_line)
+            elif on_partial is not None:
+                on_partial(ANSI.sub("", text))
         log.flush()
         return StepResult(proc.wait(), list(tail))
     except BaseException:
@@ -82,6 +88,29 @@ def run(argv: list[str], *, env: dict[str, str], cwd: Path, log: IO[str],
         log.write("[internpipe] interrupted: process group stopped\n")
         log.flush()
         raise
+
+
+def read_lines(fd: int, chunk: int = 65536) -> Iterator[tuple[bytes, bool]]:
+    """(line, False) for each line ending in \n, and (segment, True) for each redraw a
+    line gets before that (the text up to each \r), as soon as the bytes arrive."""
+    pending = b""
+    while True:
+        data = os.read(fd, chunk)
+        if not data:
+            break
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n", False
+        if b"\r" in pending:
+            segments = pending.split(b"\r")
+            for segment in segments[:-1]:
+                if segment.strip():
+                    yield segment, True
+            # the redraws so far are reported; the line's last state stays pending
+            pending = b"\r" + segments[-1] if segments[-1] else b"\r"
+    if pending.strip(b"\r"):
+        yield pending, False
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:

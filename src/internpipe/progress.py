@@ -1,19 +1,15 @@
 """Progress: the runner emits plain event dicts; a reporter shows them.
 
-- JsonReporter: one JSON object per line on stdout (for CI); nothing else goes to stdout.
-- PlainReporter: one readable line per event (not a terminal, or NO_COLOR with --plain).
-- RichReporter: a live view of the stages, the running step, a progress bar when the tool's
-  log gives step/total, else the last lines of its log.
-
-Events: plan, env, stage_started, step_started, log, progress, stage_finished, run_finished.
+- JsonReporter: one JSON object per line on stdout (events.py: the names, the schema);
+  nothing else goes to stdout.
+- PlainReporter: one readable line per event (not a terminal).
+- live.LiveReporter: on a terminal, the stage table and rich.progress bars (live.py).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections import deque
 from typing import IO, Any, Protocol
 
 Event = dict[str, Any]
@@ -35,9 +31,9 @@ class JsonReporter:
     def emit(self, event: Event) -> None:
         if event["event"] == "log":
             return
-        self.stream.write(json.dumps({"time": round(time.time(), 3), **event}, default=str)
-                          + "\n")
-        self.stream.flush()
+        from internpipe import events
+
+        events.write(event, self.stream)
 
     def close(self) -> None:
         pass
@@ -88,8 +84,10 @@ class PlainReporter:
         if kind == "plan":
             parts = [f"{s['stage']}={s['action']}" for s in event["stages"]]
             text = f"plan for {event['name']}: " + ", ".join(parts)
-        elif kind == "env":
+        elif kind == "env_build" and not event.get("total"):   # counts: the bar's, not a log's
             text = f"env {event['message']}"
+        elif kind in ("waiting", "server_started", "server_stopped"):
+            text = event_text(event)
         elif kind == "stage_started":
             text = f"{event['stage']}: started ({'; '.join(event.get('reasons', []))})"
         elif kind == "step_started":
@@ -120,112 +118,49 @@ class PlainReporter:
         self.tables = []
 
 
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 def _progress_text(event: Event) -> str:
+    """`3/10 batch task download/x loss 0.52` or `1.2/15.0 MB files 1/3`."""
     parts = []
-    if event.get("total"):
-        parts.append(f"{event.get('current', 0)}/{event['total']}")
-    for key, value in event.items():
-        if key in ("event", "stage", "current", "total", "time"):
-            continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    unit = event.get("unit") or ""
+    current = event.get("current", 0) or 0
+    if unit == "B":
+        total = event.get("total")
+        parts.append(human_bytes(current) + (f" of {human_bytes(total)}" if total else ""))
+    elif event.get("total"):
+        parts.append(f"{current}/{event['total']}" + (f" {unit}" if unit else ""))
+    elif unit:
+        parts.append(f"{unit} {current}")
+    parts.extend(figures(event))
     return " ".join(parts)
 
 
-ICONS = {"pending": "·", "running": "▶", "ok": "✔", "cached": "✔", "skipped": "-",
-         "failed": "✘", "interrupted": "✘"}
-STYLES = {"running": "bold cyan", "ok": "green", "cached": "dim green", "skipped": "dim",
-          "failed": "bold red", "interrupted": "yellow"}
+SHOWN = ("event", "stage", "current", "total", "time", "unit", "schema")
 
 
-class RichReporter:
-    def __init__(self, console: Any = None) -> None:
-        from rich.console import Console
-        from rich.live import Live
+def figures(event: Event) -> list[str]:
+    """A progress event's own figures (loss, lr, task, files…) as `name value`."""
+    return [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in event.items() if k not in SHOWN and v is not None]
 
-        self.console = console or Console()
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.tail: deque[str] = deque(maxlen=6)
-        self.progress: Event | None = None
-        self.current: str | None = None
-        self.step: str = ""
-        self.message: str = ""
-        self.tables: list[Any] = []
-        self.live = Live(console=self.console, refresh_per_second=4, transient=False,
-                         get_renderable=self._render)
-        self.live.start()
 
-    def emit(self, event: Event) -> None:
-        kind = event["event"]
-        if kind == "plan":
-            for s in event["stages"]:
-                action = s["action"]
-                self.rows[s["stage"]] = {
-                    "kind": s["kind"], "status": "pending" if action == "run" else
-                    ("cached" if action == "cached" else "skipped"),
-                    "note": "; ".join(s["reasons"]), "started": None, "seconds": None}
-        elif kind == "env":
-            self.message = event["message"]
-        elif kind == "stage_started":
-            self.current = event["stage"]
-            self.tail.clear()
-            self.progress = None
-            self.message = ""
-            row = self.rows.setdefault(event["stage"], {"kind": "", "note": ""})
-            row.update(status="running", started=time.monotonic())
-        elif kind == "step_started":
-            self.step = event["step"]
-        elif kind == "log":
-            self.tail.append(event["line"])
-        elif kind == "progress":
-            self.progress = event
-        elif kind == "stage_finished":
-            row = self.rows.setdefault(event["stage"], {"kind": "", "note": ""})
-            row.update(status=event["status"], seconds=event.get("seconds"),
-                       note=event.get("reason") or row.get("note", ""))
-            table = _score_table(event)
-            if table is not None:
-                self.tables.append(table)
-            if event["stage"] == self.current:
-                self.current = None
-
-    def _render(self) -> Any:
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table.grid(padding=(0, 2))
-        for name, row in self.rows.items():
-            status = row["status"]
-            if status == "running" and row.get("started"):
-                elapsed = f"{time.monotonic() - row['started']:.0f}s"
-            elif row.get("seconds") is not None and status in ("ok", "failed", "interrupted"):
-                elapsed = f"{row['seconds']:.1f}s"
-            else:
-                elapsed = ""
-            table.add_row(Text(ICONS.get(status, "?"), style=STYLES.get(status, "")),
-                          Text(name, style="bold"), Text(status, style=STYLES.get(status, "")),
-                          elapsed, Text(str(row.get("note", ""))[:70], style="dim"))
-        parts: list[Any] = [table]
-        if self.message:
-            parts.append(Text(self.message, style="cyan"))
-        if self.current:
-            if self.progress and self.progress.get("total"):
-                done = int(self.progress.get("current", 0))
-                total = int(self.progress["total"])
-                width = 30
-                filled = int(width * done / max(total, 1))
-                bar = "━" * filled + "╺" + " " * (width - filled)
-                parts.append(Text(f"  {self.step}  {bar}  {_progress_text(self.progress)}",
-                                  style="cyan"))
-            for line in self.tail:
-                parts.append(Text("  │ " + line[:150], style="dim"))
-        return Group(*parts)
-
-    def close(self) -> None:
-        self.live.stop()          # a no-op once stopped
-        for table in self.tables:
-            self.console.print(table)
-        self.tables = []
+def event_text(event: Event) -> str:
+    """The line for the events that are a message only."""
+    kind = event["event"]
+    stage = f"{event['stage']}: " if event.get("stage") else ""
+    if kind == "server_started":
+        return f"{stage}serving at {event['base_url']} (pid {event['pid']})"
+    if kind == "server_stopped":
+        return f"{stage}stopped {'its previous' if event.get('previous') else ''} server " \
+               f"(pid {event['pid']})".replace("  ", " ")
+    return str(event.get("message", kind))
 
 
 def make_reporter(json_mode: bool, verbose: bool = False) -> Reporter:
@@ -234,5 +169,7 @@ def make_reporter(json_mode: bool, verbose: bool = False) -> Reporter:
     if json_mode:
         return JsonReporter()
     if sys.stdout.isatty() and os.environ.get("TERM") != "dumb":
-        return RichReporter()
+        from internpipe.live import LiveReporter
+
+        return LiveReporter(verbose=verbose)
     return PlainReporter(show_logs=verbose)

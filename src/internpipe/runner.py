@@ -6,6 +6,7 @@ Knows nothing stage-specific: it reads only the members of the stage contract.""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -22,7 +23,7 @@ from internpipe.fingerprint import digest, manifest
 from internpipe.plan import CACHED, RUN, Plan, StagePlan, context
 from internpipe.progress import Reporter
 from internpipe.slurm import on_slurm, slurm_script
-from internpipe.stages import InputRef, StageContext, StageKind, Step
+from internpipe.stages import InputRef, StageContext, StageKind, Step, base
 from internpipe.state import Outcome
 
 
@@ -51,15 +52,24 @@ def run(plan: Plan, reporter: Reporter, keep_serving: bool = False) -> None:
     finally:
         for pid in started:
             if services.stop(pid):
-                reporter.emit({"event": "env", "message": f"stopped server (pid {pid})"})
+                reporter.emit({"event": "server_stopped", "pid": pid})
 
 
 def ready_envs(plan: Plan, reporter: Reporter) -> None:
-    def say(message: str) -> None:
-        reporter.emit({"event": "env", "message": message})
-
+    """Every env the run needs, built if missing; each build's events name the stages
+    waiting on it (the live view shows "waits for env X" on their rows)."""
     for env in plan.envs_needed():   # ensure() returns at once for an env that is whole
-        envs.ensure(env.tool, env.flavour, plan.recipe.interpreters, progress=say)
+        waiting = [s.name for s in plan.to_run() if s.env is not None and s.env.name == env.name]
+        envs.ensure(env.tool, env.flavour, plan.recipe.interpreters,
+                    progress=_env_news(reporter, env, waiting))
+
+
+def _env_news(reporter: Reporter, env: envs.Env, stages: list[str]) -> envs.Progress:
+    def say(message: str, /, **counts: int) -> None:
+        reporter.emit({"event": "env_build", "tool": env.tool, "env": env.name,
+                       "stages": stages, "message": message, **counts})
+
+    return say
 
 
 def _step_env(plan: Plan, sp: StagePlan, step: Step, reporter: Reporter) -> envs.Env | None:
@@ -70,10 +80,9 @@ def _step_env(plan: Plan, sp: StagePlan, step: Step, reporter: Reporter) -> envs
     if sp.env is not None and step.tool == sp.env.tool:
         return sp.env
 
-    def say(message: str) -> None:
-        reporter.emit({"event": "env", "message": message})
-
-    return envs.ensure(step.tool, plan.device, plan.recipe.interpreters, progress=say)
+    env = envs.env_for(step.tool, plan.device, plan.recipe.interpreters)
+    return envs.ensure(step.tool, plan.device, plan.recipe.interpreters,
+                       progress=_env_news(reporter, env, [sp.name]))
 
 
 def runtime_context(plan: Plan, sp: StagePlan) -> StageContext:
@@ -122,9 +131,14 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                 environ = envs.step_environ(step_env, {**step.env, proc.TOKEN_VAR: token},
                                             offline=step.offline)
 
-                def on_line(line: str, _stage: str = sp.name) -> None:
-                    reporter.emit({"event": "log", "stage": _stage, "line": line})
-                    update = kind.parse_line(line)
+                def on_line(line: str, _stage: str = sp.name, partial: bool = False) -> None:
+                    # A tool's bar redrawn with \r arrives as partial lines: progress only
+                    # (the log keeps the line's last state when its newline comes).
+                    update = base.worker_progress(line)
+                    if update is None:
+                        if not partial:
+                            reporter.emit({"event": "log", "stage": _stage, "line": line})
+                        update = kind.parse_line(line)
                     if update:
                         reporter.emit({"event": "progress", "stage": _stage, **update})
 
@@ -136,7 +150,8 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                                           str(wd.log(sp.name)))
                     continue
                 result = proc.run(step.argv, env=environ, cwd=step.cwd or ctx.work, log=log,
-                                  on_line=on_line)
+                                  on_line=on_line,
+                                  on_partial=functools.partial(on_line, partial=True))
                 if result.returncode == REFUSED and step.refuses_input:
                     raise ctx.refuse(_failure_reason(step.name, result), *step.refuses_input)
                 if result.returncode != 0:
@@ -209,8 +224,8 @@ def _start_service(sp: StagePlan, ctx: StageContext, kind: StageKind, token: str
     assert kind.serve is not None
     previous = services.stop_previous(ctx.work)    # first: it may hold the port serve() wants
     if previous is not None:
-        reporter.emit({"event": "env", "message": f"{sp.name}: stopped its previous server "
-                                                  f"(pid {previous})"})
+        reporter.emit({"event": "server_stopped", "stage": sp.name, "pid": previous,
+                       "previous": True})
     spec = kind.serve(ctx)
     if on_slurm(kind, ctx):
         slurm.serve_as_job(spec, ctx.resources, f"internpipe-{sp.name}-{token[:12]}",
@@ -225,8 +240,8 @@ def _start_service(sp: StagePlan, ctx: StageContext, kind: StageKind, token: str
                           str(services.log_of(ctx.work))) from None
     if started is not None and not keep:
         started.append(pid)
-    reporter.emit({"event": "env", "message": f"{sp.name}: serving at {spec.base_url} "
-                                              f"(pid {pid})"})
+    reporter.emit({"event": "server_started", "stage": sp.name, "base_url": spec.base_url,
+                   "pid": pid})
 
 
 def _run_on_slurm(plan: Plan, sp: StagePlan, ctx: StageContext, step: Step,

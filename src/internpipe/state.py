@@ -49,6 +49,7 @@ class StageStatus(StrEnum):
     NEVER_RUN = "never run"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    RUNNING = "running"          # `status` only: the run holding the lock is in this stage
     NOT_SERVING = "not serving"  # a service stage, up to date, whose server is down
 
 
@@ -255,6 +256,23 @@ class RunLock:
                 os.ftruncate(self.fd, 0)
             os.close(self.fd)
             self.fd = None
+
+
+def lock_holder(path: Path) -> dict[str, Any] | None:
+    """Who holds the run lock now ({pid, host, started}; {} if it has not said yet), or
+    None when no run holds it. Asks the kernel (a flock attempt), so a run that died is
+    never taken for a running one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return read_json(path, {}) or {}
+    finally:
+        os.close(fd)      # closing drops a lock we got
+    return None
 
 
 def describe_holder(holder: dict[str, Any]) -> str:

@@ -149,3 +149,22 @@ def test_deploy_foreground_until_ctrl_c(tmp_path: Path) -> None:
     run.send_signal(signal.SIGINT)
     assert run.wait(60) == 0
     assert not services.alive(pid)
+
+
+def test_stop_and_status_take_the_model_folder_deploy_took(tmp_path: Path) -> None:
+    up = cli("deploy", str(TINY_MODEL), "--port", "auto", "--device", "cpu", "--detach",
+             "--json", cwd=tmp_path, timeout=600)
+    assert up.returncode == 0, up.stderr[-2000:]
+    serving = json.loads(up.stdout.splitlines()[-1])
+    try:
+        status = cli("deploy", "status", str(TINY_MODEL), "--json", cwd=tmp_path)
+        assert json.loads(status.stdout)["stages"][0]["serving"] is True, status.stderr
+        other = tmp_path / "other-model"
+        other.mkdir()
+        refused = cli("deploy", "stop", str(other), cwd=tmp_path)
+        assert refused.returncode == 2 and "not" in refused.stderr
+        assert services.alive(serving["pid"])
+    finally:
+        stopped = cli("deploy", "stop", str(TINY_MODEL), "--json", cwd=tmp_path)
+    assert json.loads(stopped.stdout)["stages"][0]["stopped"] is True, stopped.stderr
+    assert not services.alive(serving["pid"])

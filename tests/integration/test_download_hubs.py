@@ -4,6 +4,7 @@ local server that serves the tiny model the way ModelScope does."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import time
@@ -154,3 +155,27 @@ def test_tokens_never_reach_our_files(hub: FakeModelScope, tmp_path: Path) -> No
     for path in (tmp_path / ".internpipe").rglob("*"):
         if path.is_file() and path.stat().st_size < 10_000_000:
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_terminal_shows_the_bytes_of_a_file_while_it_is_written(
+        hub: FakeModelScope, tmp_path: Path) -> None:
+    """The hub client draws no bar into a pipe; the worker watches the download folder, so
+    the live view's bar advances while model.safetensors (2.4 MB of 2.5) is being written."""
+    from support.screen import record
+
+    hub.bytes_per_second = 400_000
+    r = recipe(tmp_path, hub.url)
+    code, chunks = record("run", str(r), cwd=tmp_path)
+    screen = "".join(chunks)
+    assert code == 0, screen[-3000:]
+    total = sum(f.stat().st_size for f in TINY_MODEL.iterdir())
+    unit = {"B": 1, "kB": 1e3, "MB": 1e6}
+    seen = [float(n) * unit[u] for n, u in
+            re.findall(r"(\d+(?:\.\d)?) (B|kB|MB)/2\.5 MB", screen)]
+    big = (TINY_MODEL / "model.safetensors").stat().st_size
+    # fewer bytes than the big file alone: it was still being written when drawn
+    partial = sorted({s for s in seen if 0 < s < big - 100_000})
+    assert len(partial) >= 3, (partial, screen[-2000:])
+    assert seen == sorted(seen), "the bytes went backwards"
+    assert "kB/s" in screen or "MB/s" in screen                   # a rate
+    assert f"{total / 1e6:.1f} MB" == "2.5 MB"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import time
@@ -33,7 +34,7 @@ def built() -> dict[str, tuple[envs.Env, float]]:
     out = {}
     for tool in envs.tool_table():
         t0 = time.monotonic()
-        env = envs.ensure(tool, "cpu", progress=print)
+        env = envs.ensure(tool, "cpu", progress=envs.print_progress)
         out[tool] = (env, time.monotonic() - t0)
     return out
 
@@ -122,3 +123,23 @@ def test_two_processes_build_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(builds) == 1, messages
     paths = {m["path"] for m in messages if m["event"] == "env_ready"}
     assert len(paths) == 1
+
+
+def test_a_terminal_shows_the_env_build_as_a_bar(tmp_path: Path) -> None:
+    """The first run in a fresh home builds the stage's env: the live view shows a bar of
+    packages installed of the pinned total, and the stage's row says what it waits for."""
+    from support.screen import record
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\nname: fresh\ndevice: cpu\nstages:\n"
+                      "  in: {uses: in_env}\n")
+    home = tmp_path / "home"
+    code, chunks = record("run", str(recipe), cwd=tmp_path, INTERNPIPE_HOME=str(home))
+    screen = "".join(chunks)
+    assert code == 0, screen[-3000:]
+    env = envs.env_for("hfhub", "cpu")
+    pinned = sum(1 for line in env.spec.lock_text.splitlines()   # type: ignore[union-attr]
+                 if line and not line.startswith("#"))
+    assert f"waits for env {env.name}" in screen
+    assert "env hfhub" in screen and f"installing {pinned} pinned packages" in screen
+    assert re.search(rf"\b{pinned}/{pinned} packages .*MB installed", screen), screen[-3000:]

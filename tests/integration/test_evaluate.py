@@ -5,6 +5,7 @@ failures before launch, and resuming an interrupted run."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -199,3 +200,19 @@ def test_standalone_models_and_endpoint(tmp_path: Path) -> None:
         assert "endpoint" in result.stdout and "rouge1" in result.stdout, result.stdout
     finally:
         services.stop(int(art["pid"]))
+
+
+def test_a_terminal_shows_evaluation_progress_per_item(tmp_path: Path) -> None:
+    """OpenCompass's own inference bar (batches of items; one item a batch here) reaches the
+    live view as it advances, labelled with the model/dataset task."""
+    from support.screen import record
+
+    write_qa(tmp_path / "qa.jsonl")
+    code, chunks = record("evaluate", str(TINY_MODEL), "-d", "qa.jsonl", "--limit", "3",
+                          "--device", "cpu", "--set", "stages.evaluate.batch_size=1",
+                          cwd=tmp_path)
+    screen = "".join(chunks)
+    assert code == 0, screen[-3000:]
+    assert "evaluate tiny-internlm2/qa" in screen, screen[-3000:]       # the task
+    counts = [int(n) for n in re.findall(r"\b([0-3])/3 batch", screen)]
+    assert {1, 2, 3} <= set(counts), screen[-3000:]

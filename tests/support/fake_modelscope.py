@@ -7,7 +7,8 @@ real ModelScope client to download from in tests (the endpoints are in the upstr
 
 Models: {"owner/name": {"revision": folder}}; the revision "master" is the default.
 Failure switches for tests: `drop_once` (path → cut the connection after half of that file,
-once), `corrupt` (paths whose listed sha256 is wrong).
+once), `corrupt` (paths whose listed sha256 is wrong); `bytes_per_second` sends file bodies
+at that rate (a slow link: a file is seen while it is being written).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ class FakeModelScope:
         self.models = models
         self.drop_once: set[str] = set()
         self.corrupt: set[str] = set()
+        self.bytes_per_second: int | None = None
         self.requests: list[str] = []
         self.served: dict[str, int] = {}
         self.ranges: list[tuple[str, str]] = []
@@ -137,6 +140,13 @@ def _handler(hub: FakeModelScope) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
-            self.wfile.write(body)
+            if hub.bytes_per_second is None:
+                self.wfile.write(body)
+                return
+            chunk = max(1, hub.bytes_per_second // 10)
+            for at in range(0, len(body), chunk):
+                self.wfile.write(body[at:at + chunk])
+                self.wfile.flush()
+                time.sleep(0.1)
 
     return Handler

@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from internpipe import pipeline
+from internpipe.cli import complete
+from internpipe.cli.groups import with_default
 from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
@@ -18,9 +20,6 @@ from internpipe.cli.shared import (
     run_recipe,
     sigterm_as_interrupt,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 def _chat(spec: dict[str, Any], python: Path, env: Any, work: Path) -> int:
@@ -43,7 +42,12 @@ def _chat_env(device: str | None, interpreters: dict[str, str] | None = None) ->
     from internpipe import devices, envs
 
     return envs.ensure("agent", devices.resolve_device(device or "auto"), interpreters,
-                       progress=lambda m: console(stderr=True).print(m))
+                       progress=_say)
+
+
+def _say(message: str, /, **counts: int) -> None:
+    if not counts:      # a step of a build; the per-second counts are for the live view
+        console(stderr=True).print(message)
 
 
 def _chat_recipe(path: Path, overrides: list[str] | None, device: str | None) -> int:
@@ -78,88 +82,68 @@ def _chat_recipe(path: Path, overrides: list[str] | None, device: str | None) ->
         reporter.close()
 
 
-def command(
-    target: Annotated[str | None, typer.Argument(
-        metavar="[RECIPE | chat]", help="A recipe (runs its agent stage's queries), or "
-        "`chat` for an interactive chat.", show_default=False)] = None,
-    recipe: Annotated[Path | None, typer.Argument(
-        metavar="[RECIPE]", help="The recipe, for chat.", show_default=False)] = None,
-    endpoint: Annotated[str | None, typer.Option(
-        "--endpoint", metavar="URL", help="An OpenAI-compatible server instead of a recipe.",
-        show_default=False)] = None,
-    model_name: Annotated[str | None, typer.Option(
-        "--model-name", help="The model name the endpoint expects.", show_default=False)
-                          ] = None,
-    tool: Annotated[list[str] | None, typer.Option(
-        "--tool", "-t", metavar="NAME|URL", help="Calculator, PythonInterpreter, "
-        "IPythonInterpreter, any AgentLego tool, or an agentlego-server URL (repeatable).",
-        show_default=False)] = None,
+app = typer.Typer(cls=with_default("run"), no_args_is_help=True, rich_markup_mode=None,
+                  help="A Lagent agent on a served model: `internpipe agent TARGET` is "
+                       "`internpipe agent run TARGET`; `internpipe agent chat` talks to it.",
+                  epilog="Examples:\n\n"
+                         "  internpipe agent recipes/demo-cpu.yaml\n\n"
+                         "  internpipe agent chat recipes/demo-cpu.yaml")
+
+EndpointOpt = Annotated[str | None, typer.Option(
+    "--endpoint", metavar="URL", help="An OpenAI-compatible server instead of a recipe.",
+    show_default=False)]
+ModelNameOpt = Annotated[str | None, typer.Option(
+    "--model-name", help="The model name the endpoint expects.", show_default=False)]
+ToolOpt = Annotated[list[str] | None, typer.Option(
+    "--tool", "-t", metavar="NAME|URL", help="Calculator, PythonInterpreter, "
+    "IPythonInterpreter, any AgentLego tool, or an agentlego-server URL (repeatable).",
+    show_default=False)]
+KindOpt = Annotated[Literal["internlm2", "react"], typer.Option(
+    "--agent", help="InternLM2's tool-call protocol or ReAct.")]
+MaxTurnsOpt = Annotated[int, typer.Option("--max-turns", help="Model calls per query.")]
+NameOpt = Annotated[str, typer.Option("--name", help="Work dir name (.internpipe/NAME).")]
+RecipeOpt = Annotated[Path | None, typer.Argument(
+    metavar="RECIPE", help="The recipe (its agent stage); or --endpoint and --model-name.",
+    show_default=False, autocompletion=complete.recipe_files)]
+
+
+@app.command("run")
+def run(
+    recipe: RecipeOpt = None,
+    endpoint: EndpointOpt = None,
+    model_name: ModelNameOpt = None,
+    tool: ToolOpt = None,
     query: Annotated[list[str] | None, typer.Option(
         "--query", "-q", help="A query to run (repeatable).", show_default=False)] = None,
     expect: Annotated[list[str] | None, typer.Option(
         "--expect", help="A substring every answer must contain (repeatable).",
         show_default=False)] = None,
-    kind: Annotated[str, typer.Option("--agent", help="internlm2 | react")] = "internlm2",
-    max_turns: Annotated[int, typer.Option("--max-turns")] = 5,
-    name: Annotated[str, typer.Option("--name", help="Work dir name (.internpipe/NAME).")
-                    ] = "agent",
+    kind: KindOpt = "internlm2",
+    max_turns: MaxTurnsOpt = 5,
+    name: NameOpt = "agent",
     set_: SetOpt = None,
     device: DeviceOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """A Lagent agent (InternLM2's protocol or ReAct) on a served model, with AgentLego tools
-    and Lagent actions: run a recipe's scripted queries (a transcript each, `expect` checks),
-    or chat with it on the terminal, tool calls shown as they happen.
+    and Lagent actions: run a recipe's scripted queries (a transcript each, `expect` checks).
 
     Examples:
 
       internpipe agent recipes/demo-cpu.yaml
 
-      internpipe agent chat recipes/demo-cpu.yaml
-
-      internpipe agent --endpoint http://127.0.0.1:23333/v1 --model-name internlm2 \
+      internpipe agent --endpoint http://127.0.0.1:23333/v1 --model-name internlm2 \\
           -t Calculator -q "What is 3.5 * 12?" --expect 42
-
-      internpipe agent chat --endpoint http://127.0.0.1:23333/v1 --model-name internlm2 \
-          -t PythonInterpreter
     """
-    from internpipe.errors import Problem, UserError
+    from internpipe.errors import UserError
 
     sigterm_as_interrupt()
     with guard(json_mode):
-        if target == "chat":
-            if json_mode:
-                raise UserError("the chat is interactive: --json does not apply")
-            if recipe is not None:
-                raise typer.Exit(_chat_recipe(recipe, set_, device))
-            if not (endpoint and model_name):
-                raise UserError("internpipe agent chat needs a RECIPE, or --endpoint and "
-                                "--model-name")
-            from pydantic import ValidationError
-
-            from internpipe.stages.agent import stage as agent
-
-            try:
-                opts = agent.Options.model_validate({
-                    "url": endpoint, "model_name": model_name, "tools": tool or [],
-                    "agent": kind, "max_turns": max_turns})
-            except ValidationError as exc:
-                raise UserError("bad arguments", [
-                    Problem("internpipe agent chat", None, ".".join(map(str, e["loc"])),
-                            e["msg"].removeprefix("Value error, "))
-                    for e in exc.errors(include_url=False)]) from None
-            env = _chat_env(device)
-            spec = agent.make_spec(opts, endpoint, model_name, None, None)
-            raise typer.Exit(_chat(spec, env.python, env,
-                                   Path.cwd() / ".internpipe" / name / "chat"))
         if recipe is not None:
-            raise UserError("one target: a recipe, or `chat RECIPE`")
-        if target is not None:
-            path = Path(target)
             if endpoint or query:
                 raise UserError("--endpoint and --query are for plain arguments; with a "
                                 "recipe, change the recipe or use --set")
-            r = pipeline.load(path, set_)
+            r = pipeline.load(recipe, set_)
             sel = pipeline.selection(until=pipeline.need_stage_of_kind(r, "agent"))
             raise typer.Exit(run_recipe(r, device, sel, json_mode))
         if not (endpoint and model_name and query):
@@ -172,3 +156,53 @@ def command(
         _, code = run_from_arguments("agent", name, {"agent": options}, set_, device,
                                      json_mode)
     raise typer.Exit(code)
+
+
+@app.command("chat")
+def chat(
+    recipe: RecipeOpt = None,
+    endpoint: EndpointOpt = None,
+    model_name: ModelNameOpt = None,
+    tool: ToolOpt = None,
+    kind: KindOpt = "internlm2",
+    max_turns: MaxTurnsOpt = 5,
+    name: NameOpt = "agent",
+    set_: SetOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Chat with the agent on the terminal, tool calls shown as they happen: a recipe's
+    agent (its deploy stage brought up for the chat), or any endpoint.
+
+    Examples:
+
+      internpipe agent chat recipes/demo-cpu.yaml
+
+      internpipe agent chat --endpoint http://127.0.0.1:23333/v1 --model-name internlm2 \\
+          -t PythonInterpreter
+    """
+    from internpipe.errors import Problem, UserError
+
+    sigterm_as_interrupt()
+    with guard(False):
+        if recipe is not None:
+            raise typer.Exit(_chat_recipe(recipe, set_, device))
+        if not (endpoint and model_name):
+            raise UserError("internpipe agent chat needs a RECIPE, or --endpoint and "
+                            "--model-name")
+        from pydantic import ValidationError
+
+        from internpipe.stages.agent import stage as agent
+
+        try:
+            opts = agent.Options.model_validate({
+                "url": endpoint, "model_name": model_name, "tools": tool or [],
+                "agent": kind, "max_turns": max_turns})
+        except ValidationError as exc:
+            raise UserError("bad arguments", [
+                Problem("internpipe agent chat", None, ".".join(map(str, e["loc"])),
+                        e["msg"].removeprefix("Value error, "))
+                for e in exc.errors(include_url=False)]) from None
+        env = _chat_env(device)
+        spec = agent.make_spec(opts, endpoint, model_name, None, None)
+        raise typer.Exit(_chat(spec, env.python, env,
+                               Path.cwd() / ".internpipe" / name / "chat"))

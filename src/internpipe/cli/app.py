@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from internpipe import __version__
+from internpipe.cli import helptext
 
 # name → (module, attribute); an attribute named `app` is a group of subcommands.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,8 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("finetune", "command"),
     "evaluate": ("evaluate", "command"),
     "quantize": ("quantize", "command"),
-    "deploy": ("deploy", "command"),
-    "agent": ("agent", "command"),
+    "deploy": ("deploy", "app"),
+    "agent": ("agent", "app"),
     "report": ("report", "command"),
     "bench": ("bench", "command"),
 }
@@ -47,7 +48,7 @@ app = typer.Typer(
            "Exit codes: 0 ok, 1 a stage failed, 2 bad recipe or usage, 130 interrupted.",
     no_args_is_help=True,
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
@@ -83,6 +84,30 @@ def command_named(argv: list[str]) -> str | None:
 
 
 def main() -> None:
-    named = command_named(sys.argv[1:])
+    # typer ≥ 0.29 carries its own copy of click (helptext.py relies on its classes too)
+    from typer._click.exceptions import ClickException, UsageError
+    from typer.main import get_command
+
+    argv = sys.argv[1:]
+    named = command_named(argv)
     register([named] if named in COMMANDS else list(COMMANDS))
-    app()
+    command = get_command(app)
+    helptext.tidy(command)
+    try:
+        code = command.main(args=argv, prog_name="internpipe", standalone_mode=False)
+    except UsageError as exc:
+        message = helptext.did_you_mean(exc.format_message())
+        exc.format_message = lambda: message            # type: ignore[method-assign]
+        if "--json" in argv:        # a script reading stdout learns why too
+            from internpipe import events
+
+            events.write({"event": "error", "message": message, "details": [],
+                          "exit_code": exc.exit_code, "usage": True})
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from internpipe import pipeline
+from internpipe import events, pipeline
 from internpipe.cli.shared import DeviceOpt, JsonOpt, console, guard
 
 WORKER = Path(__file__).resolve().parent.parent / "workers" / "load_test.py"
@@ -63,7 +63,7 @@ def command(
             raise UserError(f"the load test failed: {(done.stderr or done.stdout)[-800:]}")
         result = json.loads(line.split(" ", 1)[1])
     if json_mode:
-        print(json.dumps({"event": "bench", "base_url": base_url, "model": model, **result}))
+        events.write({"event": "bench", "base_url": base_url, "model": model, **result})
     else:
         from rich.table import Table
 

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from internpipe import pipeline
+from internpipe import events, pipeline
+from internpipe.cli.groups import with_default
 from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
@@ -21,27 +21,69 @@ from internpipe.cli.shared import (
 
 if TYPE_CHECKING:
     from internpipe.artifacts import EndpointArtifact
+    from internpipe.recipe import Recipe
 
-ACTIONS = ("status", "stop", "logs")
+app = typer.Typer(cls=with_default("serve"), no_args_is_help=True, rich_markup_mode=None,
+                  help="Serve a model behind an OpenAI-compatible API, and look after the "
+                       "servers: `internpipe deploy TARGET` is `internpipe deploy serve "
+                       "TARGET`.",
+                  epilog="Examples:\n\n"
+                         "  internpipe deploy recipes/demo-cpu.yaml\n\n"
+                         "  internpipe deploy ./merged --detach\n\n"
+                         "  internpipe deploy status recipes/demo-cpu.yaml\n\n"
+                         "  internpipe deploy stop ./merged")
+
+TargetArg = Annotated[str, typer.Argument(
+    metavar="RECIPE|MODEL_DIR", help="A recipe, or the model folder (or hub source) given "
+    "to `internpipe deploy MODEL_DIR` in this folder.", show_default=False)]
 
 
-def _deploy_endpoints(recipe_path: Path, overrides: list[str] | None
+def _recipe_of(target: str, overrides: list[str] | None) -> Recipe:
+    """The recipe a target names: a recipe file, or the one `deploy MODEL_DIR` ran here
+    (.internpipe/deploy/), as long as it served that same model."""
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml"):
+        return pipeline.load(path, overrides)
+    from internpipe.errors import UserError
+
+    r = pipeline.from_arguments("deploy", "deploy", _model_stages(target, "auto", "23333"),
+                                overrides)
+    source = pipeline.artifact_of(r, "download").get("source")
+    if source is not None and not _same_model(str(source), target):
+        raise UserError(f"the server deployed from this folder serves {source}, not "
+                        f"{target}")
+    return r
+
+
+def _model_stages(target: str, engine: str, port: str) -> dict[str, Any]:
+    return {"download": {"source": target},
+            "deploy": {"engine": engine, "port": port if port == "auto" else int(port)}}
+
+
+def _same_model(recorded: str, target: str) -> bool:
+    """`./merged`, `merged` and `/abs/merged` are one folder; a hub source is its name."""
+    if recorded == target:
+        return True
+    return ":" not in recorded + target and Path(recorded).resolve() == Path(target).resolve()
+
+
+def _deploy_endpoints(target: str, overrides: list[str] | None
                       ) -> list[tuple[str, EndpointArtifact]]:
-    r = pipeline.load(recipe_path, overrides)
+    r = _recipe_of(target, overrides)
     names = [n for n in r.order if r.stages[n].kind == "deploy"]
     if not names:
         from internpipe.errors import UserError
 
-        raise UserError(f"{recipe_path}: the recipe has no deploy stage")
+        raise UserError(f"{target}: the recipe has no deploy stage")
     return [(n, pipeline.endpoint_of(r, n)) for n in names]
 
 
-def _action(action: str, recipe: Path, overrides: list[str] | None, lines: int,
+def _action(action: str, target: str, overrides: list[str] | None, lines: int,
             json_mode: bool) -> None:
     from internpipe import services
 
     rows: list[dict[str, Any]] = []
-    for name, art in _deploy_endpoints(recipe, overrides):
+    for name, art in _deploy_endpoints(target, overrides):
         pid = art.get("pid")
         up = services.is_serving(art)
         row: dict[str, Any] = {"stage": name, "serving": up, "base_url": art.get("base_url"),
@@ -54,7 +96,7 @@ def _action(action: str, recipe: Path, overrides: list[str] | None, lines: int,
             row["lines"] = text[-lines:]
         rows.append(row)
     if json_mode:
-        print(json.dumps({"event": f"deploy_{action}", "stages": rows}))
+        events.write({"event": f"deploy_{action}", "stages": rows})
         return
     out = console()
     for row in rows:
@@ -70,20 +112,15 @@ def _action(action: str, recipe: Path, overrides: list[str] | None, lines: int,
                       f"({row['engine']}, pid {row['pid']})")
 
 
-def command(
-    target: Annotated[str, typer.Argument(metavar="RECIPE|MODEL_DIR|ACTION", help="A recipe "
-                                          "(serves its deploy stage), a model folder or hub "
-                                          "source, or status | stop | logs.",
-                                          show_default=False)],
-    recipe: Annotated[Path | None, typer.Argument(metavar="[RECIPE]", help="The recipe, for "
-                                                  "status / stop / logs.",
-                                                  show_default=False)] = None,
-    engine: Annotated[str, typer.Option("--engine", help="auto | lmdeploy | transformers")
+@app.command("serve")
+def serve(
+    target: TargetArg,
+    engine: Annotated[Literal["auto", "lmdeploy", "transformers"], typer.Option(
+        "--engine", help="LMDeploy (CUDA) or `transformers serve`; auto picks by device.")
                       ] = "auto",
     port: Annotated[str, typer.Option("--port", help="A port, or auto.")] = "23333",
     detach: Annotated[bool, typer.Option("--detach", help="Leave the server running and "
                                                           "return.")] = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", help="Log lines (logs).")] = 40,
     set_: SetOpt = None,
     device: DeviceOpt = None,
     json_mode: JsonOpt = False,
@@ -96,23 +133,12 @@ def command(
       internpipe deploy recipes/demo-cpu.yaml
 
       internpipe deploy ./merged --engine lmdeploy --port auto --detach
-
-      internpipe deploy status recipes/demo-cpu.yaml
-
-      internpipe deploy stop recipes/demo-cpu.yaml
     """
     from internpipe import services
     from internpipe.errors import UserError
 
     sigterm_as_interrupt()
     with guard(json_mode):
-        if target in ACTIONS:
-            if recipe is None:
-                raise UserError(f"internpipe deploy {target} needs the RECIPE")
-            _action(target, recipe, set_, lines, json_mode)
-            return
-        if recipe is not None:
-            raise UserError("one target: a recipe, or a model folder")
         path = Path(target)
         if path.suffix in (".yaml", ".yml") and path.is_file():
             r = pipeline.load(path, set_)
@@ -120,11 +146,8 @@ def command(
             code = run_recipe(r, device, pipeline.selection(until=stage, serve=(stage,)),
                               json_mode, keep_serving=True)
         else:
-            options: dict[str, Any] = {"engine": engine,
-                                       "port": port if port == "auto" else int(port)}
             stage = "deploy"
-            r, code = run_from_arguments("deploy", "deploy", {"download": {"source": target},
-                                                              "deploy": options},
+            r, code = run_from_arguments("deploy", "deploy", _model_stages(target, engine, port),
                                          set_, device, json_mode, keep_serving=True,
                                          sel=pipeline.selection(serve=(stage,)))
         if code != 0:
@@ -132,15 +155,13 @@ def command(
         art = pipeline.endpoint_of(r, stage)
         pid = int(art.get("pid") or 0)
         if json_mode:
-            print(json.dumps({"event": "serving", "stage": stage, **art}), flush=True)
+            events.write({"event": "serving", "stage": stage, **art})
         else:
             console().print(f"[green]serving[/] {art.get('base_url')}  model "
                             f"{art.get('model')}  ({art.get('engine')}, pid {pid})")
         if detach:
             if not json_mode:
-                console().print(f"stop it with: internpipe deploy stop {target}"
-                                if path.suffix in (".yaml", ".yml") else
-                                f"stop it with: kill -TERM -{pid}")
+                console().print(f"stop it with: internpipe deploy stop {target}")
             return
         if not json_mode:
             console().print("Ctrl-C stops the server")
@@ -152,3 +173,45 @@ def command(
             services.stop(pid)
             if not json_mode:
                 console().print("server stopped")
+
+
+@app.command("status")
+def status(target: TargetArg, set_: SetOpt = None, json_mode: JsonOpt = False) -> None:
+    """Whether each deploy stage's server is up: URL, model, engine, pid.
+
+    Example:
+
+      internpipe deploy status recipes/demo-cpu.yaml
+    """
+    with guard(json_mode):
+        _action("status", target, set_, 0, json_mode)
+
+
+@app.command("stop")
+def stop(target: TargetArg, set_: SetOpt = None, json_mode: JsonOpt = False) -> None:
+    """Stop the servers of a recipe, or the one `internpipe deploy MODEL_DIR --detach`
+    started from this folder.
+
+    Examples:
+
+      internpipe deploy stop recipes/demo-cpu.yaml
+
+      internpipe deploy stop ./merged
+    """
+    with guard(json_mode):
+        _action("stop", target, set_, 0, json_mode)
+
+
+@app.command("logs")
+def logs(target: TargetArg,
+         lines: Annotated[int, typer.Option("--lines", "-n", help="How many of the last "
+                                            "lines.")] = 40,
+         set_: SetOpt = None, json_mode: JsonOpt = False) -> None:
+    """The last lines of each server's log.
+
+    Example:
+
+      internpipe deploy logs recipes/demo-cpu.yaml -n 100
+    """
+    with guard(json_mode):
+        _action("logs", target, set_, lines, json_mode)

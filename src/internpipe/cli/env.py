@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 
+from internpipe import events
 from internpipe.cli.shared import JsonOpt, console, guard
 
 app = typer.Typer(help="Tool environments: one pinned virtual environment per upstream tool.",
-                  no_args_is_help=True, rich_markup_mode="markdown")
+                  epilog="Examples:\n\n"
+                         "  internpipe env list\n\n"
+                         "  internpipe env setup xtuner\n\n"
+                         "  internpipe env doctor",
+                  no_args_is_help=True, rich_markup_mode=None)
 
 ToolsArg = Annotated[list[str] | None, typer.Argument(
     help="Tools (default: all): xtuner, opencompass, lmdeploy, agent, modelscope, openxlab, "
          "hfhub, transformers.", show_default=False)]
-FlavourOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda: which flavour.")]
+FlavourOpt = Annotated[Literal["auto", "cpu", "cuda"], typer.Option(
+    "--device", help="Which flavour (auto: cuda where an NVIDIA driver is).")]
 
 
 def _flavour(device: str) -> str:
@@ -47,7 +52,12 @@ def _size(n: int) -> str:
 def list_(json_mode: JsonOpt = False) -> None:
     """List every tool environment, built or not, and every env folder under INTERNPIPE_HOME
     (current and old): tool, flavour, env name, state (ready, half-built, not built), size
-    on disk, versions."""
+    on disk, versions.
+
+    Example:
+
+      internpipe env list --json
+    """
     from internpipe import envlist, envs
 
     with guard(json_mode):
@@ -56,7 +66,7 @@ def list_(json_mode: JsonOpt = False) -> None:
             row["bytes"] = 0 if row["state"] == "not built" else \
                 envlist.disk_usage(Path(row["path"]))
     if json_mode:
-        print(json.dumps({"event": "envs", "home": str(envs.home()), "envs": rows}))
+        events.write({"event": "envs", "home": str(envs.home()), "envs": rows})
         return
     from rich.table import Table
 
@@ -96,30 +106,44 @@ def setup(tools: ToolsArg = None, device: FlavourOpt = "auto", json_mode: JsonOp
         for tool in _tools(tools):
             t0 = time.monotonic()
 
-            def say(message: str, tool: str = tool) -> None:
-                if json_mode:
-                    print(json.dumps({"event": "env", "tool": tool, "message": message}),
-                          flush=True)
-                else:
-                    out.print(f"[cyan]{message}[/]")
-
-            env = envs.ensure(tool, flavour, progress=say, deep=True)
+            env = envs.ensure(tool, flavour, progress=_news(tool, json_mode, out),
+                              deep=True)
             seconds = time.monotonic() - t0
             versions = (envs.read_marker(env) or {}).get("versions", {})
             if json_mode:
-                print(json.dumps({"event": "env_ready", "tool": tool, "env": env.name,
-                                  "path": str(env.path), "seconds": round(seconds, 1),
-                                  "versions": versions}), flush=True)
+                events.write({"event": "env_ready", "tool": tool, "env": env.name,
+                              "path": str(env.path), "seconds": round(seconds, 1),
+                              "versions": versions})
             else:
                 main = envs.tool_table()[tool].get("versions", [tool])[0]
                 out.print(f"[green]✔[/] {tool}: {env.name} ready ({seconds:.1f}s) "
                           f"{main} {versions.get(main, '')}")
 
 
+def _news(tool: str, json_mode: bool, out: Any) -> Any:
+    """What `env setup` shows of a build: every step; the package counts only in --json
+    (on a terminal they would repeat the same line every second)."""
+    shown: set[str] = set()
+
+    def say(message: str, /, **counts: int) -> None:
+        if json_mode:
+            events.write({"event": "env_build", "tool": tool, "message": message, **counts})
+        elif message not in shown:
+            shown.add(message)
+            out.print(f"[cyan]{message}[/]")
+
+    return say
+
+
 @app.command()
 def doctor(device: FlavourOpt = "auto", json_mode: JsonOpt = False) -> None:
     """Check the machine and every built environment: NVIDIA driver, uv, the package index
-    in use, each env's health (imports its tool), free disk. Exit 1 if an env is broken."""
+    in use, each env's health (imports its tool), free disk. Exit 1 if an env is broken.
+
+    Example:
+
+      internpipe env doctor
+    """
     import subprocess
 
     from internpipe import devices, envs, indexes
@@ -158,7 +182,7 @@ def doctor(device: FlavourOpt = "auto", json_mode: JsonOpt = False) -> None:
         report["envs"] = checks
     broken = [c for c in checks if str(c["state"]).startswith("broken")]
     if json_mode:
-        print(json.dumps({"event": "doctor", **report}))
+        events.write({"event": "doctor", **report})
     else:
         out = console()
         for key in ("driver", "flavour", "uv", "index", "home", "disk_free_gb"):
@@ -207,7 +231,11 @@ def remove(
 @app.command()
 def path(tool: Annotated[str, typer.Argument(help="The tool.", show_default=False)],
          device: FlavourOpt = "auto") -> None:
-    """Print the path of a tool's environment (built or not), e.g. to run it by hand:
+    """Print the path of a tool's environment (built or not), e.g. to run it by hand.
+
+    Examples:
+
+      internpipe env path opencompass --device cpu
 
       $(internpipe env path xtuner)/bin/xtuner --help
     """

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -54,7 +54,8 @@ def command(
         "--dataset", "-d", metavar="FILE[:TYPE]|NAME", help="A .jsonl/.csv file (FILE:mcq gives "
         "its type), or an OpenCompass dataset config name such as gsm8k_gen (repeatable).",
         show_default=False)] = None,
-    kind: Annotated[str, typer.Option("--type", help="qa | mcq: the type of the data files.")
+    kind: Annotated[Literal["qa", "mcq"], typer.Option(
+        "--type", help="The type of the data files.")
                     ] = "qa",
     metric: Annotated[str | None, typer.Option("--metric", help="qa: rouge | rouge_zh | "
                                                "contains | bleu | exact; mcq: option | exact.",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -21,9 +21,11 @@ def command(
                                          show_default=False)],
     data: Annotated[list[Path], typer.Option("--data", metavar="FILE", help="Training data "
                                              "(repeatable).", show_default=False)],
-    data_format: Annotated[str, typer.Option("--format", help="openai | alpaca | xtuner")
+    data_format: Annotated[Literal["openai", "alpaca", "xtuner"], typer.Option(
+        "--format", help="The data's format.")
                            ] = "openai",
-    method: Annotated[str, typer.Option("--method", help="lora | qlora | full")] = "lora",
+    method: Annotated[Literal["lora", "qlora", "full"], typer.Option(
+        "--method", help="LoRA, QLoRA (CUDA) or full fine-tuning.")] = "lora",
     epochs: Annotated[int, typer.Option("--epochs")] = 1,
     lr: Annotated[float, typer.Option("--lr")] = 2e-4,
     name: Annotated[str, typer.Option("--name", help="Work dir name (.internpipe/NAME).")
@@ -40,7 +42,7 @@ def command(
 
       internpipe finetune ./base --data data/assistant.jsonl --epochs 3
 
-      internpipe finetune modelscope:Shanghai_AI_Laboratory/internlm2_5-1_8b-chat \
+      internpipe finetune modelscope:Shanghai_AI_Laboratory/internlm2_5-1_8b-chat \\
           --data d.jsonl --method qlora --device cuda
     """
     sigterm_as_interrupt()

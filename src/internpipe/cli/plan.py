@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import json
 import shlex
 
 import typer
 
-from internpipe import pipeline
+from internpipe import events, pipeline
 from internpipe.cli.shared import (
     DeviceOpt,
     ForceOpt,
@@ -45,7 +44,7 @@ def command(
         plan = pipeline.plan(r, device, pipeline.selection(start, until, only, force))
         summary = plan.summary()
     if json_mode:
-        print(json.dumps({"event": "plan", **summary}, default=str))
+        events.write({"event": "plan", **summary})
         return
     from rich.table import Table
 

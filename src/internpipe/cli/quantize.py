@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -18,7 +18,8 @@ from internpipe.cli.shared import (
 def command(
     model: Annotated[str, typer.Argument(metavar="MODEL_DIR", help="A Hugging Face model "
                                          "folder (or a hub source).", show_default=False)],
-    method: Annotated[str, typer.Option("--method", help="awq | smooth_quant")] = "awq",
+    method: Annotated[Literal["awq", "smooth_quant"], typer.Option(
+        "--method", help="AWQ (W4A16) or SmoothQuant (W8A8).")] = "awq",
     calib: Annotated[str | None, typer.Option("--calib", metavar="FILE|NAME", help="A local "
                                               "text/JSONL file, or a named set (needs the "
                                               "network).", show_default=False)] = None,

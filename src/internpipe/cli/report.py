@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from internpipe import pipeline
+from internpipe import events, pipeline
 from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
@@ -43,6 +42,6 @@ def command(
         plan = pipeline.plan(r, device, with_steps=False)
         page, data = report.write(plan, out or plan.workdir.root / "report")
     if json_mode:
-        print(json.dumps({"event": "report", "html": str(page), "json": str(data)}))
+        events.write({"event": "report", "html": str(page), "json": str(data)})
     else:
         console().print(f"report: {page}\n        {data}")

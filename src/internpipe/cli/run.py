@@ -34,7 +34,9 @@ def command(
     device: DeviceOpt = None,
     json_mode: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
-                                          help="Show tool output (plain mode).")] = False,
+                                          help="Show the tools' output: every line when not on a "
+                                               "terminal, a longer log tail under the bars "
+                                               "on one.")] = False,
 ) -> None:
     """Run a recipe: every stage that is not up to date, in order.
 

@@ -8,18 +8,29 @@ import typer
 
 
 def command(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file "
-                                                "instead of stdout.", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE",
+                                                help="Write to this file instead of stdout.",
+                                                show_default=False)] = None,
+    events: Annotated[bool, typer.Option("--events", help="The schema of the `--json` event "
+                                         "stream instead (one event a line).")] = False,
 ) -> None:
-    """Print the JSON Schema of a recipe (for editors: yaml-language-server).
+    """Print the JSON Schema of a recipe (for editors: yaml-language-server), or with
+    --events that of the `--json` event stream.
 
-    Example:
+    Examples:
 
       internpipe schema -o recipe.schema.json
-    """
-    from internpipe.recipe import json_schema
 
-    text = json.dumps(json_schema(), indent=2)
+      internpipe schema --events -o events.schema.json
+    """
+    if events:
+        from internpipe.events import schema
+
+        text = json.dumps(schema(), indent=2)
+    else:
+        from internpipe.recipe import json_schema
+
+        text = json.dumps(json_schema(), indent=2)
     if output is None:
         print(text)
     else:

@@ -11,10 +11,11 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from internpipe.cli import complete
 from internpipe.errors import EXIT_INTERRUPTED, EXIT_USAGE, StageFailed, UserError
 
 if TYPE_CHECKING:
@@ -24,23 +25,28 @@ if TYPE_CHECKING:
     from internpipe.recipe import Recipe
 
 RecipeArg = Annotated[Path, typer.Argument(help="The recipe file (YAML).", show_default=False,
-                                           metavar="RECIPE")]
+                                           metavar="RECIPE",
+                                           autocompletion=complete.recipe_files)]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="KEY=VALUE", help="Override a recipe value: DOTTED.KEY=VALUE, e.g. "
                         "stages.finetune.epochs=3 (repeatable).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-DeviceOpt = Annotated[str | None, typer.Option(
-    "--device", metavar="DEVICE", help="auto | cpu | cuda: overrides the recipe's `device`.",
+DeviceOpt = Annotated[Literal["auto", "cpu", "cuda"] | None, typer.Option(
+    "--device", help="Overrides the recipe's `device`.",
     show_default=False)]
 FromOpt = Annotated[str | None, typer.Option("--from", metavar="STAGE",
-                                             help="Start at this stage.", show_default=False)]
+                                             help="Start at this stage.", show_default=False,
+                                             autocompletion=complete.stage_names)]
 UntilOpt = Annotated[str | None, typer.Option("--until", metavar="STAGE",
-                                              help="Stop after this stage.", show_default=False)]
+                                              help="Stop after this stage.", show_default=False,
+                                              autocompletion=complete.stage_names)]
 OnlyOpt = Annotated[str | None, typer.Option(
     "--only", metavar="STAGES", help="Only these stages (comma-separated).",
-    show_default=False)]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Run the selected stages even if "
-                                                        "they are up to date.")]
+    show_default=False, autocompletion=complete.stage_names)]
+# -f is --force wherever a command has one (as in cp, rm, git): do it even though it looks
+# done.
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Run the selected stages even "
+                                                              "if they are up to date.")]
 
 
 def console(stderr: bool = False) -> Console:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 
-from internpipe import pipeline
+from internpipe import events, pipeline
 from internpipe.cli.shared import (
     DeviceOpt,
     JsonOpt,
@@ -34,46 +33,104 @@ def _jobs(wd: Any, stage: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
             json_mode: JsonOpt = False) -> None:
-    """Show each stage's state: done, stale (and why), failed, interrupted or never run; its
-    fingerprint, when it finished, how long it took and its artifact.
+    """Show each stage's state: done, stale (and why), failed, interrupted, running (a run
+    holds the work dir now: its pid) or never run; its fingerprint, when it finished, how
+    long it took and its artifact.
 
     Example:
 
       internpipe status recipes/demo-cpu.yaml
     """
-    from internpipe.state import StageStatus
+    from internpipe.state import StageStatus, lock_holder
 
     with guard(json_mode):
         r = pipeline.load(recipe, set_)
         plan = pipeline.plan(r, device, with_steps=False)
+    holder = lock_holder(plan.workdir.root / "run.lock")
     rows: list[dict[str, Any]] = []
     for s in plan.stages:
         entry = s.entry or {}
-        rows.append({"stage": s.name, "kind": s.kind, "state": s.status.value,
-                     "reasons": s.reasons if s.status != StageStatus.DONE else [],
-                     "fingerprint": s.fingerprint, "finished": entry.get("finished"),
-                     "seconds": entry.get("seconds"), "artifact": entry.get("artifact"),
-                     "slurm_jobs": _jobs(plan.workdir, s.name, entry)})
+        row = {"stage": s.name, "kind": s.kind, "state": s.status.value,
+               "reasons": s.reasons if s.status != StageStatus.DONE else [],
+               "fingerprint": s.fingerprint, "finished": entry.get("finished"),
+               "seconds": entry.get("seconds"), "artifact": entry.get("artifact"),
+               "slurm_jobs": _jobs(plan.workdir, s.name, entry)}
+        running = _running_since(plan.workdir, s.name, holder)
+        if running is not None:    # its RUNNING marker is the live run's, not a dead one's
+            row.update(state=StageStatus.RUNNING.value, pid=holder and holder.get("pid"),
+                       started=running, reasons=[])
+        rows.append(row)
     if json_mode:
-        print(json.dumps({"event": "status", "recipe": str(r.path), "stages": rows},
-                         default=str))
+        events.write({"event": "status", "recipe": str(r.path), "stages": rows,
+                      "run": holder})
         raise typer.Exit(0)
+    _show(r.name, plan.workdir.root, rows, holder)
+
+
+def _running_since(wd: Any, stage: str, holder: dict[str, Any] | None) -> str | None:
+    """When the stage started, if the run that holds the lock now is running it."""
+    from internpipe import state
+
+    if holder is None:
+        return None
+    marker = state.read_json(wd.marker(stage), {})
+    if not isinstance(marker, dict) or not marker:
+        return None
+    if holder.get("pid") not in (None, marker.get("pid")):
+        return None
+    return str(marker.get("started") or "")
+
+
+def ago(stamp: str | None, now: float | None = None) -> str:
+    """`2026-11-29T10:38:15+0000` → `3 min ago` (the stamp itself when unreadable)."""
+    import time
+    from datetime import datetime
+
+    if not stamp:
+        return ""
+    try:
+        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return stamp
+    seconds = max(0, int((now or time.time()) - then))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _show(name: str, root: Any, rows: list[dict[str, Any]],
+          holder: dict[str, Any] | None) -> None:
+    from rich.console import Console
     from rich.table import Table
 
+    from internpipe.state import StageStatus
+
     table = Table(show_edge=False, pad_edge=False)
-    for col in ("stage", "state", "fingerprint", "finished", "took", "artifact / why"):
-        table.add_column(col)
+    for col in ("stage", "state", "fingerprint", "finished", "took"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("artifact / why", overflow="fold")     # a path wraps, it is never cut
     styles = {StageStatus.DONE: "green", StageStatus.STALE: "yellow",
               StageStatus.NEVER_RUN: "dim", StageStatus.FAILED: "red",
-              StageStatus.INTERRUPTED: "yellow", StageStatus.NOT_SERVING: "dim"}
+              StageStatus.INTERRUPTED: "yellow", StageStatus.NOT_SERVING: "dim",
+              StageStatus.RUNNING: "bold cyan"}
     for row in rows:
         took = f"{row['seconds']:.1f}s" if row["seconds"] is not None else ""
         art = row["artifact"] or {}
+        state = row["state"]
+        when = ago(row["finished"])
+        if state == StageStatus.RUNNING:
+            state = f"running (pid {row['pid']})"
+            when, took = f"started {ago(row['started'])}", ""
         detail = art.get("path", "") if row["state"] == "done" else "; ".join(row["reasons"])
-        table.add_row(row["stage"], f"[{styles[StageStatus(row['state'])]}]{row['state']}[/]",
-                      row["fingerprint"][:12], row["finished"] or "", took, detail)
-    out = console()
-    out.print(f"[bold]{r.name}[/]  work dir {plan.workdir.root}")
+        table.add_row(row["stage"], f"[{styles[StageStatus(row['state'])]}]{state}[/]",
+                      row["fingerprint"][:12], when, took, detail)
+    # wrapped at the terminal's width (the shared console does not wrap, for log lines)
+    out = Console(no_color=console().no_color, highlight=False)
+    out.print(f"[bold]{name}[/]  work dir {root}")
+    if holder is not None:
+        out.print(f"[cyan]a run holds the work dir: pid {holder.get('pid')} on "
+                  f"{holder.get('host')}, started {ago(holder.get('started'))}[/]")
     out.print(table)
     for row in rows:
         for j in row["slurm_jobs"]:

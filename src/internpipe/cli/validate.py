@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from internpipe import events
 from internpipe.cli.shared import JsonOpt, SetOpt, os_error, say
 from internpipe.errors import EXIT_USAGE, Problem, RecipeError, UserError
 
@@ -54,7 +54,7 @@ def command(
                             "problems": []})
     ok = all(r["valid"] for r in results)
     if json_mode:
-        print(json.dumps({"event": "validate", "valid": ok, "recipes": results}))
+        events.write({"event": "validate", "valid": ok, "recipes": results})
     else:
         for res in results:
             if res["valid"]:

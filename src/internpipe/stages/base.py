@@ -7,6 +7,7 @@ shows its whole contract (the way pre-commit's language modules do).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,24 @@ def no_checks(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
 
 def no_progress(line: str) -> dict[str, Any] | None:
     return None
+
+
+# A worker of ours states its progress on a line of its own: this prefix and a JSON object
+# ({"current", "total", "unit", …}); the runner reads it for every kind, before parse_line.
+WORKER_PROGRESS = "internpipe-progress: "
+
+
+def worker_progress(line: str) -> dict[str, Any] | None:
+    # Anywhere in the line: a tool's bar (stderr, redrawn with \r, no newline) may be on
+    # the line when the worker prints; the JSON runs to the end of the line.
+    at = line.find(WORKER_PROGRESS)
+    if at < 0:
+        return None
+    try:
+        update = json.loads(line[at + len(WORKER_PROGRESS):])
+    except ValueError:
+        return None
+    return update if isinstance(update, dict) else None
 
 
 def never_keeps_serving(options: Any) -> bool:

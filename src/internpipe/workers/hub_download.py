@@ -16,12 +16,14 @@ Exit codes: 0 ok, 1 the client failed, 3 incomplete download, 4 hub unreachable.
 """
 
 import argparse
+import contextlib
 import fcntl
 import fnmatch
 import json
 import os
 import socket
 import sys
+import threading
 import time
 from typing import Any, NoReturn
 from urllib.parse import urlparse
@@ -61,6 +63,64 @@ def wanted(rel: str, include: list[str], exclude: list[str]) -> bool:
     return not any(fnmatch.fnmatch(rel, p) for p in exclude)
 
 
+PROGRESS = "internpipe-progress: "   # read by internpipe's runner (stages/base.py)
+
+
+def folder_bytes(dest: str) -> int:
+    """Bytes under DEST, the clients' partial and temporary files included."""
+    size = 0
+    for folder, _, files in os.walk(dest):
+        for name in files:
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(folder, name)).st_size
+    return size
+
+
+class Watch:
+    """While a client downloads, progress lines every `every` seconds: bytes so far of the
+    listing's total and files complete. The bytes are the most of what DEST holds (partial
+    files too) and what the client's own progress callback counted (ModelScope writes a
+    file elsewhere and moves it into DEST when complete). The clients draw their bars with
+    \r on a terminal only, and differently each."""
+
+    def __init__(self, dest: str, listing: Listing, every: float = 0.5) -> None:
+        self.dest, self.listing, self.every = dest, listing, every
+        self.total = sum(item["size"] or 0 for item in listing)
+        self.base = folder_bytes(dest)       # already there (a resumed download)
+        self.counted = 0                     # bytes the client's callback reported
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self) -> "Watch":
+        self.report()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.report()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.report()
+
+    def add(self, size: int) -> None:
+        with self.lock:
+            self.counted += size
+
+    def report(self) -> None:
+        done = sum(1 for item in self.listing if item["size"] is not None and
+                   os.path.isfile(os.path.join(self.dest, item["path"])) and
+                   os.path.getsize(os.path.join(self.dest, item["path"])) == item["size"])
+        with self.lock:
+            counted = self.base + self.counted
+        got = min(max(folder_bytes(self.dest), counted), self.total) if self.total else 0
+        print(PROGRESS + json.dumps({"current": got, "total": self.total, "unit": "B",
+                                     "files": f"{done}/{len(self.listing)}"}), flush=True)
+
+
 # ------------------------------------------------------------------ one function per hub
 # Each returns the listing [{path, size}] of the files it was asked for.
 
@@ -75,15 +135,23 @@ def modelscope_endpoint(args: argparse.Namespace) -> str:
 
 def modelscope_download(args: argparse.Namespace) -> Listing:
     from modelscope.hub.api import HubApi
+    from modelscope.hub.callback import ProgressCallback
     from modelscope.hub.snapshot_download import snapshot_download
 
     api = HubApi(endpoint=args.endpoint) if args.endpoint else HubApi()
     files = api.get_model_files(args.repo, revision=args.revision or "master", recursive=True)
     listing = [{"path": f["Path"], "size": int(f["Size"])} for f in files
                if f.get("Type") != "tree" and wanted(f["Path"], args.include, args.exclude)]
-    snapshot_download(args.repo, revision=args.revision, local_dir=args.dest,
-                      allow_patterns=args.include or None, ignore_patterns=args.exclude or None,
-                      endpoint=args.endpoint)
+    with Watch(args.dest, listing) as watch:
+
+        class Counted(ProgressCallback):  # type: ignore[misc]  # one per file, by the client
+            def update(self, size: int) -> None:
+                watch.add(size)
+
+        snapshot_download(args.repo, revision=args.revision, local_dir=args.dest,
+                          allow_patterns=args.include or None,
+                          ignore_patterns=args.exclude or None, endpoint=args.endpoint,
+                          progress_callbacks=[Counted])
     return listing
 
 
@@ -102,9 +170,10 @@ def hf_download(args: argparse.Namespace) -> Listing:
     info = api.model_info(args.repo, revision=args.revision, files_metadata=True)
     listing = [{"path": s.rfilename, "size": int(s.size or 0)} for s in info.siblings or []
                if wanted(s.rfilename, args.include, args.exclude)]
-    snapshot_download(args.repo, revision=args.revision, local_dir=args.dest,
-                      allow_patterns=args.include or None, ignore_patterns=args.exclude or None,
-                      endpoint=args.endpoint)
+    with Watch(args.dest, listing):
+        snapshot_download(args.repo, revision=args.revision, local_dir=args.dest,
+                          allow_patterns=args.include or None,
+                          ignore_patterns=args.exclude or None, endpoint=args.endpoint)
     return listing
 
 
@@ -138,7 +207,9 @@ def openxlab_download(args: argparse.Namespace) -> Listing:
         if item["size"] is not None and os.path.exists(path) and \
                 os.path.getsize(path) != item["size"]:
             os.remove(path)
-    result = download_file.download(args.repo, output=args.dest, ignore=args.exclude or None)
+    with Watch(args.dest, listing):
+        result = download_file.download(args.repo, output=args.dest,
+                                        ignore=args.exclude or None)
     if result is None:  # it prints errors and returns None
         fail(CLIENT_FAILED, "the OpenXLab client gave up (see the lines above)")
     return listing

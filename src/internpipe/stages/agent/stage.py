@@ -135,7 +135,7 @@ def parse_line(line: str) -> dict[str, Any] | None:
         data = json.loads(line.removeprefix(PROGRESS))
     except ValueError:
         return None
-    return {"current": data["current"], "total": data["total"]}
+    return {"current": data["current"], "total": data["total"], "unit": "query"}
 
 
 def summary_line(record: dict[str, Any]) -> str:

@@ -178,15 +178,23 @@ def rouge_on_chinese(opts: Options, recipe_dir: Path) -> list[str]:
     return found
 
 
-PROGRESS = re.compile(r"Progress of This Task --> Models: (\d+)/(\d+), Datasets: (\d+)/(\d+)")
+# OpenCompass's inferencer draws a tqdm bar over the dataset's batches of items (a line of
+# its own, or the head of the next log line: tqdm redraws with \r). Other bars (Map:,
+# Loading weights:) have a label before the percentage. (Its "Progress of This Task -->
+# Models: m/M, Datasets: d/D" counts within one partitioned task: 1/1 for each of ours.)
+INFERENCE = re.compile(r"^\s*(\d+)%\|[^|]*\|\s*(\d+)/(\d+) \[")
+TASK = re.compile(r"Start inferencing \[([^\]]+)\]")
 
 
 def parse_line(line: str) -> dict[str, Any] | None:
-    match = PROGRESS.search(line)
-    if not match:
-        return None
-    model, models_n, ds, ds_n = map(int, match.groups())
-    return {"current": (model - 1) * ds_n + ds, "total": models_n * ds_n}
+    match = INFERENCE.match(line)
+    if match:
+        return {"current": int(match.group(2)), "total": int(match.group(3)),
+                "unit": "batch"}
+    match = TASK.search(line)
+    if match:       # a new task's bar starts: say which, before its first batch
+        return {"current": 0, "total": None, "unit": "batch", "task": match.group(1)}
+    return None
 
 
 def _newest_run(out: Path) -> Path | None:

@@ -196,7 +196,8 @@ def parse_line(line: str) -> dict[str, Any] | None:
     if not match:
         return None
     step, total, lr, eta, loss = match.groups()
-    out: dict[str, Any] = {"current": int(step), "total": int(total), "loss": float(loss),
+    out: dict[str, Any] = {"current": int(step), "total": int(total), "unit": "step",
+                           "loss": float(loss),
                            "lr": float(lr)}
     if eta:
         out["eta"] = eta

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,20 @@ NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
 SERVICE = base.SERVICE
 SLURM_NATIVE = base.SLURM_NATIVE
 serve = base.serve
-parse_line = base.no_progress
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """LMDeploy's lite tools log each decoder layer as they calibrate, smooth and pack it:
+    the layer they are at (the total is not in their log)."""
+    match = LAYER.match(line)
+    if not match:
+        return None
+    phase = "pack" if "packed" in line else "smooth" if "smooth" in line else "calibrate"
+    return {"current": int(match.group(1)) + 1, "total": None, "unit": "layer",
+            "phase": phase}
+
+
+LAYER = re.compile(r"^model\.layers\.(\d+)(?:,| smooth|\.\S+ weight packed)")
 keeps_serving = base.never_keeps_serving
 
 # Stages calibration data and checks drift; run in the LMDeploy env.
