@@ -14,17 +14,31 @@ from internpipe.cli.shared import (
     sigterm_as_interrupt,
 )
 
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
 
 def command(
     model: Annotated[str, typer.Argument(metavar="MODEL_DIR", help="A Hugging Face model "
                                          "folder (or a hub source).", show_default=False)],
     method: Annotated[str, typer.Option("--method", help="awq | smooth_quant")] = "awq",
-    calib: Annotated[str | None, typer.Option("--calib", metavar="FILE|NAME", help="A local "
-                                              "text/JSONL file, or a named set (needs the "
-                                              "network).", show_default=False)] = None,
-    samples: Annotated[int | None, typer.Option("--samples", help="Calibration samples; 0 = "
-                                                "data-free. Default: 0 without --calib, "
-                                                "else 128.", show_default=False)] = None,
+    calib: Annotated[str | None, typer.Option(
+        "--calib", "--calib-dataset", metavar="FILE|NAME", help="A local text/JSONL file, or "
+        "a named set (wikitext2, c4, pileval, …; ptb from a local copy). Default: LMDeploy's "
+        "wikitext2, from $INTERNPIPE_HOME/calib/wikitext2.txt where staged, else the hub.",
+        show_default=False)] = None,
+    samples: Annotated[int, typer.Option("--samples", "--calib-samples", help="Calibration "
+                                         "samples; 0 = data-free AWQ.")] = 128,
+    seqlen: Annotated[int, typer.Option("--seqlen", "--calib-seqlen",
+                                        help="Tokens per calibration sample.")] = 2048,
+    w_bits: Annotated[int, typer.Option("--w-bits", help="4 (awq) or 8 (smooth_quant).",
+                                        show_default=False)] = 0,
+    group_size: Annotated[int, typer.Option("--group-size", "--w-group-size",
+                                            help="AWQ group size.")] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Calibration batch size.")
+                          ] = 1,
+    search_scale: Annotated[str, typer.Option("--search-scale", metavar="True|False",
+                                              help="AWQ's scale search (slower), written "
+                                              "as the LMDeploy lesson writes it.")] = "False",
     name: Annotated[str, typer.Option("--name", help="Work dir name (.internpipe/NAME).")
                     ] = "quantize",
     set_: SetOpt = None,
@@ -32,20 +46,32 @@ def command(
     json_mode: JsonOpt = False,
 ) -> None:
     """Quantize a model with LMDeploy's `lite` tools and check how far it drifted: the same
-    stages as a recipe's `download:` + `quantize:`, in .internpipe/NAME/ here.
+    stages as a recipe's `download:` + `quantize:`, in .internpipe/NAME/ here. The flags of
+    `lmdeploy lite auto_awq` work too. Without --calib it does what LMDeploy does: 128
+    samples of wikitext2 (a staged local copy, else the hub; offline without a copy it stops
+    in seconds and says what to do: --calib FILE, or --samples 0 for data-free).
 
     Examples:
 
-      internpipe quantize ./merged --method awq --calib data/calib.jsonl
+      internpipe quantize ./merged --calib data/calib.jsonl
+
+      internpipe quantize ./internlm2_5-1_8b-chat --calib-dataset ptb --calib-samples 128 \
+          --calib-seqlen 2048 --w-bits 4 --w-group-size 128 --batch-size 1 --search-scale False
 
       internpipe quantize ./merged --samples 0 --set stages.quantize.group_size=64
     """
+    from internpipe.errors import UserError
+
     sigterm_as_interrupt()
     with guard(json_mode):
+        if search_scale.lower() not in BOOLEANS:
+            raise UserError(f"--search-scale {search_scale!r}: True or False")
         cwd = Path.cwd()
-        options: dict[str, object] = {"method": method,
-                                      "samples": samples if samples is not None else
-                                      (128 if calib else 0)}
+        options: dict[str, object] = {"method": method, "samples": samples, "seqlen": seqlen,
+                                      "group_size": group_size, "batch_size": batch_size,
+                                      "search_scale": BOOLEANS[search_scale.lower()]}
+        if w_bits:
+            options["w_bits"] = w_bits
         if calib:
             local = Path(calib)
             options["calib"] = str(local if local.is_absolute() or not local.exists()
