@@ -21,8 +21,9 @@ class BuildWithRecipes(build_py):  # type: ignore[misc]
         dest = Path(self.build_lib) / "internpipe" / "recipes"
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(ROOT / "recipes", dest,
-                        ignore=shutil.ignore_patterns(".internpipe", "__pycache__", "*.pyc"))
+        # Work dirs and the course data a user made with recipes/scripts/ stay out.
+        shutil.copytree(ROOT / "recipes", dest, ignore=shutil.ignore_patterns(
+            ".internpipe", "__pycache__", "*.pyc", "assistant.json", "assistant_Tuner*.jsonl"))
         (dest / "scripts").mkdir(exist_ok=True)
         for name in DATA_SCRIPTS:
             shutil.copy2(ROOT / "scripts" / name, dest / "scripts" / name)

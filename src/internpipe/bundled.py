@@ -82,9 +82,12 @@ def needed_files(bundled: Bundled) -> list[Path]:
     text = bundled.path.read_text(encoding="utf-8")
     wanted: dict[Path, None] = {Path(bundled.path.name): None}
     for value in _strings(yaml.safe_load(text)):
-        candidate = (root / value).resolve() if not Path(value).is_absolute() else None
-        if (candidate is not None and candidate != root and candidate.exists()
-                and candidate.is_relative_to(root)):
+        try:        # a prompt is no path: too long a name is an error of the file system
+            candidate = (root / value).resolve() if not Path(value).is_absolute() else None
+            found = candidate is not None and candidate != root and candidate.exists()
+        except OSError:
+            continue
+        if found and candidate is not None and candidate.is_relative_to(root):
             wanted[candidate.relative_to(root)] = None
     for line in text.splitlines():
         if line.lstrip().startswith("#"):

@@ -54,7 +54,7 @@ def copy(
 
       internpipe recipes copy demo-cpu .
 
-      internpipe recipes copy internlm2_5-1_8b-assistant my-assistant/
+      internpipe recipes copy camp3-xtuner-assistant my-assistant/
     """
     from internpipe import bundled
 
