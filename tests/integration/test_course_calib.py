@@ -27,9 +27,12 @@ def test_the_lessons_ptb_command_runs_on_a_local_copy(tmp_path: Path) -> None:
                                              for _ in range(200)))
     result = cli("quantize", str(TINY_MODEL), "--calib-dataset", "ptb", "--calib-samples",
                  "8", "--calib-seqlen", "64", "--w-bits", "4", "--w-group-size", "128",
-                 "--batch-size", "1", "--search-scale", "False", "--device", "cpu",
-                 "--json", cwd=tmp_path, timeout=900, INTERNPIPE_CALIB_DIR=str(calib))
+                 "--batch-size", "1", "--search-scale", "False", "--work-dir", "tiny-w4a16-4bit",
+                 "--device", "cpu", "--json", cwd=tmp_path, timeout=900,
+                 INTERNPIPE_CALIB_DIR=str(calib))
     assert result.returncode == 0, result.stderr[-3000:]
+    placed = json.loads((tmp_path / "tiny-w4a16-4bit" / "config.json").read_text())
+    assert placed["quantization_config"]["quant_method"] == "awq"     # as lmdeploy lite does
     state = json.loads((tmp_path / ".internpipe/quantize/state.json").read_text())
     art = state["stages"]["quantize"]["artifact"]
     assert art["calibration"]["set"] == "ptb"

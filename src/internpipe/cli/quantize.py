@@ -39,6 +39,9 @@ def command(
     search_scale: Annotated[str, typer.Option("--search-scale", metavar="True|False",
                                               help="AWQ's scale search (slower), written "
                                               "as the LMDeploy lesson writes it.")] = "False",
+    work_dir: Annotated[Path | None, typer.Option(
+        "--work-dir", metavar="DIR", help="Also put the quantized model here (hard links where "
+        "the file system allows), as `lmdeploy lite` does.", show_default=False)] = None,
     name: Annotated[str, typer.Option("--name", help="Work dir name (.internpipe/NAME).")
                     ] = "quantize",
     set_: SetOpt = None,
@@ -56,7 +59,8 @@ def command(
       internpipe quantize ./merged --calib data/calib.jsonl
 
       internpipe quantize ./internlm2_5-1_8b-chat --calib-dataset ptb --calib-samples 128 \
-          --calib-seqlen 2048 --w-bits 4 --w-group-size 128 --batch-size 1 --search-scale False
+          --calib-seqlen 2048 --w-bits 4 --w-group-size 128 --batch-size 1 --search-scale False \
+          --work-dir ./internlm2_5-1_8b-chat-w4a16-4bit
 
       internpipe quantize ./merged --samples 0 --set stages.quantize.group_size=64
     """
@@ -66,6 +70,8 @@ def command(
     with guard(json_mode):
         if search_scale.lower() not in BOOLEANS:
             raise UserError(f"--search-scale {search_scale!r}: True or False")
+        if work_dir is not None and work_dir.exists() and any(work_dir.iterdir()):
+            raise UserError(f"--work-dir {work_dir}: not empty; name a new folder")
         cwd = Path.cwd()
         options: dict[str, object] = {"method": method, "samples": samples, "seqlen": seqlen,
                                       "group_size": group_size, "batch_size": batch_size,
@@ -78,6 +84,29 @@ def command(
                                    else cwd / local)
         stages = {"download": {"source": model}, "quantize": options}
         r, code = run_from_arguments("quantize", name, stages, set_, device, json_mode)
+        out = r.workdir / "stages" / "quantize" / "out"
+        if code == 0 and work_dir is not None:
+            _place(out, work_dir)
     if code == 0 and not json_mode:
-        print(f"model: {r.workdir / 'stages' / 'quantize' / 'out'}")
+        print(f"model: {work_dir or out}")
     raise typer.Exit(code)
+
+
+def _place(out: Path, dest: Path) -> None:
+    """The stage's output at `dest` too: hard links (the output's files are read-only and
+    never change in place), copies across file systems; built beside `dest`, then renamed."""
+    import os
+    import shutil
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(out, tmp, copy_function=link)
+    if dest.exists():
+        dest.rmdir()                        # checked empty before the run
+    os.replace(tmp, dest)
