@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from internpipe import datafiles, references, yamlsrc
+from internpipe import course, datafiles, references, yamlsrc
 from internpipe import stages as registry
 from internpipe.errors import Problem, RecipeError, UserError
 from internpipe.fields import Line
@@ -283,6 +283,7 @@ def _validate_stage(name: str, section: Any, smap: yamlsrc.SourceMap,
                                      f"name a stage after its kind ({', '.join(kinds)}) or "
                                      "add `uses: KIND`"))
         return None
+    course.apply(kind_name, options, where, smap, problems)
     kind = registry.declaration(kind_name)
     ok = True
     resources = None
@@ -317,6 +318,9 @@ def json_schema() -> dict[str, Any]:
         defs.update(sub.pop("$defs", {}))
         sub.setdefault("properties", {})["uses"] = {"const": kind_name}
         sub["properties"]["resources"] = {"$ref": "#/$defs/Resources"}
+        for alias, name in course.OPTION_ALIASES.get(kind_name, {}).items():
+            sub["properties"][alias] = {**sub["properties"][name],
+                                        "description": f"the course's name for `{name}`"}
         defs[f"stage_{kind_name}"] = sub
         kind_refs.append(kind_name)
     schema["properties"]["stages"] = {

@@ -91,7 +91,7 @@ def test_defaults_come_from_one_base() -> None:
     deploy = stages.get_kind("deploy")
     assert deploy.SERVICE and deploy.serve is not None
     assert deploy.keeps_serving(deploy.Options(keep=True)) is True
-    assert set(deploy.NOT_FINGERPRINTED) == {"keep", "ready_timeout"}
+    assert set(deploy.NOT_FINGERPRINTED) == {"keep", "ready_timeout", "model_format"}
     assert stages.get_kind("evaluate").SLURM_NATIVE
 
 

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "command"),
     "status": ("status", "command"),
     "schema": ("schema", "command"),
+    "init": ("init", "command"),
+    "recipes": ("recipes", "app"),
     "env": ("env", "app"),
     "download": ("download", "command"),
     "finetune": ("finetune", "command"),

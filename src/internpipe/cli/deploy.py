@@ -118,7 +118,31 @@ def serve(
     engine: Annotated[Literal["auto", "lmdeploy", "transformers"], typer.Option(
         "--engine", help="LMDeploy (CUDA) or `transformers serve`; auto picks by device.")
                       ] = "auto",
-    port: Annotated[str, typer.Option("--port", help="A port, or auto.")] = "23333",
+    port: Annotated[str | None, typer.Option("--port", "--server-port",
+                                             help="A port, or auto (default 23333).",
+                                             show_default=False)] = None,
+    host: Annotated[str | None, typer.Option("--server-name", "--host", help="The address "
+                                             "to bind (default 127.0.0.1).",
+                                             show_default=False)] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="LMDeploy: turbomind | "
+                                                "pytorch.", show_default=False)] = None,
+    model_format: Annotated[str | None, typer.Option(
+        "--model-format", help="LMDeploy: hf | awq (checked against the model).",
+        show_default=False)] = None,
+    quant_policy: Annotated[int | None, typer.Option(
+        "--quant-policy", help="LMDeploy: 0 | 4 | 8 (KV cache int4 / int8).",
+        show_default=False)] = None,
+    cache_max_entry_count: Annotated[float | None, typer.Option(
+        "--cache-max-entry-count", help="LMDeploy: the KV cache's share of free GPU memory.",
+        show_default=False)] = None,
+    session_len: Annotated[int | None, typer.Option("--session-len", help="LMDeploy: the "
+                                                    "longest session in tokens.",
+                                                    show_default=False)] = None,
+    tp: Annotated[int | None, typer.Option("--tp", help="LMDeploy: tensor parallel GPUs.",
+                                           show_default=False)] = None,
+    model_name: Annotated[str | None, typer.Option("--model-name", help="LMDeploy: the "
+                                                   "served model's name.",
+                                                   show_default=False)] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Leave the server running and "
                                                           "return.")] = False,
     set_: SetOpt = None,
@@ -133,21 +157,36 @@ def serve(
       internpipe deploy recipes/demo-cpu.yaml
 
       internpipe deploy ./merged --engine lmdeploy --port auto --detach
+
+      internpipe deploy ./internlm2_5-7b-chat-w4a16-4bit --model-format awq \\
+          --quant-policy 4 --cache-max-entry-count 0.4 --server-port 23333
     """
     from internpipe import services
     from internpipe.errors import UserError
 
     sigterm_as_interrupt()
     with guard(json_mode):
+        given = {k: v for k, v in (("port", port), ("host", host), ("backend", backend),
+                                   ("model_format", model_format),
+                                   ("quant_policy", quant_policy),
+                                   ("cache_max_entry_count", cache_max_entry_count),
+                                   ("session_len", session_len), ("tp", tp),
+                                   ("model_name", model_name)) if v is not None}
+        if port is not None and port.isdigit():
+            given["port"] = int(port)
         path = Path(target)
         if path.suffix in (".yaml", ".yml") and path.is_file():
-            r = pipeline.load(path, set_)
-            stage = pipeline.need_stage_of_kind(r, "deploy")
+            stage = pipeline.need_stage_of_kind(pipeline.load(path, set_), "deploy")
+            # The flags override the recipe's deploy stage, as --set would.
+            r = pipeline.load(path, [*(set_ or []), *(f"stages.{stage}.{k}={v}"
+                                                     for k, v in given.items())])
             code = run_recipe(r, device, pipeline.selection(until=stage, serve=(stage,)),
                               json_mode, keep_serving=True)
         else:
+            stages = _model_stages(target, engine, port or "23333")
+            stages["deploy"].update(given)
             stage = "deploy"
-            r, code = run_from_arguments("deploy", "deploy", _model_stages(target, engine, port),
+            r, code = run_from_arguments("deploy", "deploy", stages,
                                          set_, device, json_mode, keep_serving=True,
                                          sel=pipeline.selection(serve=(stage,)))
         if code != 0:

@@ -51,8 +51,9 @@ def command(
         "model folders / hub sources to compare; the first is the base.",
         show_default=False)] = None,
     dataset: Annotated[list[str] | None, typer.Option(
-        "--dataset", "-d", metavar="FILE[:TYPE]|NAME", help="A .jsonl/.csv file (FILE:mcq gives "
-        "its type), or an OpenCompass dataset config name such as gsm8k_gen (repeatable).",
+        "--dataset", "-d", "--datasets", metavar="FILE[:TYPE]|NAME",
+        help="A .jsonl/.csv file (FILE:mcq gives its type), or an OpenCompass dataset config "
+        "name such as gsm8k_gen (repeatable; --datasets as in OpenCompass's run.py).",
         show_default=False)] = None,
     kind: Annotated[Literal["qa", "mcq"], typer.Option(
         "--type", help="The type of the data files.")

@@ -26,7 +26,13 @@ def command(
                            ] = "openai",
     method: Annotated[Literal["lora", "qlora", "full"], typer.Option(
         "--method", help="LoRA, QLoRA (CUDA) or full fine-tuning.")] = "lora",
-    epochs: Annotated[int, typer.Option("--epochs")] = 1,
+    epochs: Annotated[int, typer.Option("--epochs", "--max-epochs")] = 1,
+    template: Annotated[str | None, typer.Option(
+        "--prompt-template", "--template", help="An XTuner prompt template (internlm2_chat, "
+        "…; default: from the model's chat template).", show_default=False)] = None,
+    deepspeed: Annotated[str | None, typer.Option(
+        "--deepspeed", help="deepspeed_zero1 | deepspeed_zero2 | deepspeed_zero3 (CUDA).",
+        show_default=False)] = None,
     lr: Annotated[float, typer.Option("--lr")] = 2e-4,
     name: Annotated[str, typer.Option("--name", help="Work dir name (.internpipe/NAME).")
                     ] = "finetune",
@@ -44,6 +50,9 @@ def command(
 
       internpipe finetune modelscope:Shanghai_AI_Laboratory/internlm2_5-1_8b-chat \\
           --data d.jsonl --method qlora --device cuda
+
+      internpipe finetune ./internlm2_5-7b-chat --data assistant.jsonl --method qlora \\
+          --prompt-template internlm2_chat --deepspeed deepspeed_zero2 --max-epochs 3
     """
     sigterm_as_interrupt()
     with guard(json_mode):
@@ -51,7 +60,9 @@ def command(
         stages = {"download": {"source": model},
                   "finetune": {"data": [str(p if p.is_absolute() else cwd / p) for p in data],
                                "format": data_format, "method": method, "epochs": epochs,
-                               "lr": lr}}
+                               "lr": lr,
+                               **({"template": template} if template else {}),
+                               **({"deepspeed": deepspeed} if deepspeed else {})}}
         r, code = run_from_arguments("finetune", name, stages, set_, device, json_mode)
     if code == 0 and not json_mode:
         print(f"model: {r.workdir / 'stages' / 'finetune' / 'out'}")

@@ -42,6 +42,8 @@ def make_tools(spec: dict[str, Any]) -> tuple[list[Any], list[Any]]:
             from lagent.actions import PythonInterpreter
 
             plugins.append(PythonInterpreter(timeout=int(spec["tool_timeout"])))
+        elif name == "ArxivSearch":
+            plugins.append(arxiv_search())
         elif name == "IPythonInterpreter":
             from lagent.actions import IPythonInterpreter
 
@@ -52,6 +54,18 @@ def make_tools(spec: dict[str, Any]) -> tuple[list[Any], list[Any]]:
 
             plugins.append(load_tool(name, device="cpu").to_lagent())
     return plugins, interpreters
+
+
+def arxiv_search() -> Any:
+    """Lagent's ArxivSearch (the Lagent lesson's plugin). lagent 0.2.4 calls
+    `arxiv.Search(...).results()`, which arxiv 2 deprecated (it ran `Client().results(self)`)
+    and arxiv 4, pinned here, removed, so every search failed: that method is given back."""
+    import arxiv
+    from lagent.actions import ArxivSearch
+
+    if not hasattr(arxiv.Search, "results"):
+        arxiv.Search.results = lambda self: arxiv.Client().results(self)
+    return ArxivSearch()
 
 
 class Recorder:

@@ -7,6 +7,10 @@
         FILE: plain text (one sample per paragraph) or JSON lines with "text", or chat data
         ("messages" / "conversation" / alpaca), whose strings are joined.
 
+    python quant_checks.py probe-hub NAME REPO LOCAL_COPY
+        Whether the hub answers that LMDeploy fetches the named calibration set from
+        ($HF_ENDPOINT); if not, what to do offline (exit 3).
+
     python quant_checks.py drift SOURCE QUANTIZED REPORT.json [--prompt TEXT]...
         How far the quantized model drifted: per linear layer, the relative error of the
         dequantized weights against the source weights; and on a few prompts, the source
@@ -66,6 +70,31 @@ def stage_calib(path: str, dest: str) -> int:
                 "  - split: train\n    path: wikitext-2-raw-v1/train-*.parquet\n---\n"
                 f"Calibration text staged by internpipe from {os.path.basename(path)}.\n")
     print(f"staged {len(samples)} calibration samples from {path}", flush=True)
+    return 0
+
+
+def probe_hub(name: str, repo: str, local_copy: str) -> int:
+    """Whether the hub LMDeploy fetches the named calibration set from answers (any HTTP
+    answer counts), within seconds; if not, say what to do instead of letting `datasets`
+    retry for minutes."""
+    import urllib.error
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    url = f"{endpoint}/api/datasets/{repo}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10)
+    except urllib.error.HTTPError:
+        pass                                   # it answered
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"internpipe-error: calibration set {name} comes from the hub at {endpoint} "
+              f"({repo}), which did not answer ({reason}). Offline: put its text at "
+              f"{local_copy} (internpipe stages it), or give a local file (`calib: FILE`, "
+              "`--calib FILE`), or quantize data-free (`samples: 0`, `--samples 0`); or set "
+              "HF_ENDPOINT to a mirror that answers", flush=True)
+        return 3
+    print(f"the hub at {endpoint} answers: LMDeploy fetches {name} ({repo})", flush=True)
     return 0
 
 
@@ -188,6 +217,8 @@ def main() -> int:
     args = sys.argv[1:]
     if len(args) >= 3 and args[0] == "stage-calib":
         return stage_calib(args[1], args[2])
+    if len(args) == 4 and args[0] == "probe-hub":
+        return probe_hub(args[1], args[2], args[3])
     if len(args) >= 4 and args[0] == "drift":
         prompts = [args[i + 1] for i, a in enumerate(args) if a == "--prompt"]
         return drift(args[1], args[2], args[3], prompts)

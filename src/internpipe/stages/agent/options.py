@@ -12,7 +12,7 @@ from internpipe.artifacts import ENDPOINT, TRANSCRIPTS
 from internpipe.fields import EnvName, Line, Text, Url, url
 from internpipe.problems import suggest
 from internpipe.stages import InputSpec
-from internpipe.stages.agent.tools import LAGENT_ACTIONS, TOOL_NAMES
+from internpipe.stages.agent.tools import CODE_ACTIONS, LAGENT_ACTIONS, TOOL_NAMES
 from internpipe.stages.base import Options as Base
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ PRODUCES = TRANSCRIPTS
 INPUTS = (InputSpec("endpoint", frozenset({ENDPOINT}), unless="url"),)
 
 # Tools that run model-written code.
-CODE_TOOLS = LAGENT_ACTIONS
+CODE_TOOLS = CODE_ACTIONS
 TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_WAIT = 86400      # seconds: a timeout beyond a day is no timeout
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 # Lagent's own actions; any other plain name is an AgentLego tool (load_tool), a URL an
 # agentlego-server.
-LAGENT_ACTIONS = ("PythonInterpreter", "IPythonInterpreter")
+LAGENT_ACTIONS = ("PythonInterpreter", "IPythonInterpreter", "ArxivSearch")
+# Of those, the ones that run code (they get `tool_timeout`).
+CODE_ACTIONS = ("PythonInterpreter", "IPythonInterpreter")
 
 AGENTLEGO_TOOLS = (
     "CannyTextToImage", "ImageToCanny", "DepthTextToImage", "ImageToDepth", "ImageExpansion",

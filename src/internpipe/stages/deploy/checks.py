@@ -30,6 +30,12 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
                     "`engine: lmdeploy` on a CUDA machine, or remove the option", option))
         if opts.tp > 1:
             problems.append(section.problem("tp > 1 needs the lmdeploy engine", "tp"))
+        if opts.quant_policy:
+            problems.append(section.problem(
+                f"quant_policy {opts.quant_policy} (LMDeploy's int{opts.quant_policy} KV "
+                f"cache) changes the answers, and the transformers engine on {device} has no "
+                "quantized KV cache; use `quant_policy: 0` here, or serve with LMDeploy on "
+                "a CUDA machine (`device: cuda`)", "quant_policy"))
     res = section.resources
     if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
         problems.append(section.problem(f"tp {opts.tp} does not fit the {res.gpus_per_node} "

@@ -23,12 +23,20 @@ INPUTS = (InputSpec("model", frozenset({MODEL})),)
 
 # One day: a server that has not come up by then will not.
 MAX_WAIT = 86400
+# LMDeploy's options that the CPU engine (transformers serve) has no use for, with their
+# defaults: a value other than the default is a plan note on CPU, not silently dropped.
+# quant_policy is not here: a quantized KV cache changes the answers, so the check refuses it.
+CUDA_ONLY = {"backend": "turbomind", "cache_max_entry_count": 0.8, "session_len": None,
+             "max_batch_size": None}
 
 
 class Options(Base):
     model: Line | None = None
     engine: Literal["auto", "lmdeploy", "transformers"] = "auto"
     backend: Literal["turbomind", "pytorch"] = "turbomind"
+    model_format: Literal["hf", "awq"] | None = Field(
+        None, description="LMDeploy's --model-format: checked against the model's "
+        "quantization_config (awq is passed when the model is AWQ either way)")
     quant_policy: Literal[0, 4, 8] = 0
     cache_max_entry_count: float = Field(0.8, gt=0, le=1)
     tp: int = Field(1, ge=1, le=1024)

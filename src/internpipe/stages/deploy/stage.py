@@ -18,13 +18,22 @@ from internpipe.artifacts import EndpointArtifact
 from internpipe.errors import StageFailed
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS
-from internpipe.stages.deploy.options import INPUTS, KIND, PRODUCES, Options, check, engine
+from internpipe.stages.deploy.options import (
+    CUDA_ONLY,
+    INPUTS,
+    KIND,
+    PRODUCES,
+    Options,
+    check,
+    engine,
+)
 
 __all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = base.VERSION
 # How long a server lives or may take to start changes nothing it serves.
-NOT_FINGERPRINTED = ("keep", "ready_timeout")
+# model_format only asserts what the model is (the flag follows its quantization_config).
+NOT_FINGERPRINTED = ("keep", "ready_timeout", "model_format")
 SERVICE = True
 SLURM_NATIVE = base.SLURM_NATIVE
 LAUNCH = WORKERS / "lmdeploy_serve.py"
@@ -49,6 +58,15 @@ def _checks(ctx: StageContext) -> None:
                          "that is not set", "api_key_env")
     template_lock.check_started(ctx, [ctx.input("model")], opts.chat_template,
                                 ("chat_template",))
+    config = ctx.input("model").path / "config.json"
+    is_awq = _quantization_config(ctx.input("model").path).get("quant_method") == "awq"
+    # Planned before the model exists (a quantize stage of the same run): checked at serve.
+    if opts.model_format is not None and config.is_file() and \
+            (opts.model_format == "awq") != is_awq:
+        raise ctx.refuse(f"model_format {opts.model_format}, but the model "
+                         f"{'is' if is_awq else 'is not'} AWQ-quantized (its config.json's "
+                         "quantization_config); remove `model_format:` (it follows the model)",
+                         "model_format")
 
 
 def _chat_template(ctx: StageContext) -> str | None:
@@ -77,9 +95,10 @@ def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
     template = _chat_template(ctx)
     if template:
         argv += ["--chat-template", template]
-    qc = _quantization_config(model.path)
-    if qc.get("quant_method") == "awq":
-        argv += ["--model-format", "awq"]
+    is_awq = _quantization_config(model.path).get("quant_method") == "awq"
+    model_format = opts.model_format or ("awq" if is_awq else None)
+    if model_format:
+        argv += ["--model-format", model_format]
     if opts.session_len:
         argv += ["--session-len", str(opts.session_len)]
     if opts.max_batch_size:
@@ -117,6 +136,13 @@ def notes(ctx: StageContext) -> list[str]:
         argv = [("<free port>" if a == "0" and prev in ("--port", "--server-port") else a)
                 for prev, a in zip(["", *argv[:-1]], argv, strict=True)]
     found = [f"serves with {engine(opts, ctx.device)} on {opts.host}:{port}: " + " ".join(argv)]
+    if engine(opts, ctx.device) == "transformers":
+        unused = [f"{name} {getattr(opts, name)}" for name, default in CUDA_ONLY.items()
+                  if getattr(opts, name) != default]
+        if unused:
+            found.append(f"not used on {ctx.device} by the transformers engine: "
+                         f"{', '.join(unused)} (LMDeploy's options: they apply where LMDeploy "
+                         "serves, on CUDA)")
     res = ctx.resources
     if res is not None and res.launcher == "slurm" and opts.host.startswith("127."):
         found.append(f"as a Slurm job bound to {opts.host}: reachable from its own node "

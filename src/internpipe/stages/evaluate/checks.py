@@ -59,7 +59,8 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
         where = data_dir(opts, recipe_dir)
         for i, item in enumerate(opts.datasets):
             if isinstance(item, str):
-                found = builtin_problem(pkg, item, where, has_models, _source(opts))
+                found = builtin_problem(pkg, item, where, has_models, _source(opts),
+                                        data_source())
                 if found:
                     problems += [section.problem(found[0], "datasets", i), *found[1]]
     return problems
@@ -100,6 +101,18 @@ def _opencompass(section: Section, device: str) -> Path | None:
     return datasets.package_dir(env.python) if envs.quick_check(env) is None else None
 
 
+def data_source() -> str:
+    """Where the data of a named dataset that is not staged comes from: ModelScope where the
+    user prefers it (OpenCompass's own DATASET_SOURCE=ModelScope: OpenCompass loads it),
+    else OpenCompass's archive (fetched by workers/compass_fetch.py before the run)."""
+    return "modelscope" if os.environ.get("DATASET_SOURCE") == "ModelScope" else "archive"
+
+
+def fetchable(missing: list[datasets.Missing], source: str) -> bool:
+    return bool(missing) and all(m.modelscope if source == "modelscope" else m.url
+                                 for m in missing)
+
+
 def _source(opts: Options) -> str:
     return "data_dir" if opts.data_dir else (
         "$COMPASS_DATA_CACHE" if os.environ.get("COMPASS_DATA_CACHE") else "the default")
@@ -107,10 +120,11 @@ def _source(opts: Options) -> str:
 
 @functools.cache
 def builtin_problem(pkg: Path, name: str, where: Path, has_models: bool,
-                    source: str) -> tuple[str, list[Problem]] | None:
+                    source: str, fetch: str = "archive") -> tuple[str, list[Problem]] | None:
     """Why OpenCompass cannot evaluate the named dataset here (and the details), or None: it
     must be a config of the installed OpenCompass, a generation (not PPL) one for chat
-    models, with a `*_datasets` list, and its data staged under `where`."""
+    models, with a `*_datasets` list, and its data staged under `where` or to be fetched
+    (`fetch`: from OpenCompass's archive, or ModelScope)."""
     config = datasets.find_config(pkg, name)
     if config is None:
         close = difflib.get_close_matches(name, datasets.config_names(pkg), n=3)
@@ -123,14 +137,16 @@ def builtin_problem(pkg: Path, name: str, where: Path, has_models: bool,
     if not datasets.dataset_lists(config):
         return f"OpenCompass config {name} defines no *_datasets list", []
     missing = datasets.missing_data(pkg, config, where)
-    if not missing:
+    if not missing or fetchable(missing, fetch):
         return None
     first = missing[0]
     how = (f"unzip OpenCompass's archive {first.url} into {where / 'data'}"
            if first.url else f"copy the dataset to {first.expected}")
-    return (f"the data of OpenCompass dataset {name} is not staged. OpenCompass reads it from "
-            f"{first.expected} (COMPASS_DATA_CACHE = {where}, from {source}) and would try "
-            f"to download it, which cannot work offline. Stage it: {how}; or point "
+    nowhere = ("OpenCompass cannot load it from ModelScope (no ms_id) either"
+               if fetch == "modelscope" else "OpenCompass has no archive of it to fetch")
+    return (f"the data of OpenCompass dataset {name} is not staged, and {nowhere}. "
+            f"OpenCompass reads it from {first.expected} (COMPASS_DATA_CACHE = {where}, from "
+            f"{source}). Stage it: {how}; or point "
             "`data_dir:` (or $COMPASS_DATA_CACHE) at a folder that has it",
             [Problem(name, None, "path", f"{m.path} → {m.expected}") for m in missing])
 
@@ -146,8 +162,25 @@ def check_builtins(ctx: StageContext) -> None:
     for i, item in enumerate(opts.datasets):
         if isinstance(item, str):
             found = builtin_problem(pkg, item, data_dir(opts, ctx.recipe_dir), has_models,
-                                    _source(opts))
+                                    _source(opts), data_source())
             if found:
                 error = ctx.refuse(found[0], "datasets", i)
                 error.problems += found[1]
                 raise error
+
+
+def to_fetch(ctx: StageContext) -> list[str]:
+    """The data paths (as OpenCompass joins them) of the named datasets that are not staged
+    and will be fetched from OpenCompass's archives before the run."""
+    opts = ctx.options_as(Options)
+    pkg = datasets.package_dir(ctx.python)
+    if pkg is None or data_source() != "archive":
+        return []
+    where = data_dir(opts, ctx.recipe_dir)
+    paths: list[str] = []
+    for item in opts.datasets:
+        config = datasets.find_config(pkg, item) if isinstance(item, str) else None
+        if config is not None:
+            paths += [m.joined for m in datasets.missing_data(pkg, config, where)
+                      if m.joined not in paths]
+    return paths

@@ -23,6 +23,8 @@ class Missing:
     path: str        # the dataset's `path` value in its config
     expected: Path   # where OpenCompass will look for it
     url: str | None  # OpenCompass's own download link for it, when it has one
+    joined: str = ""  # the path as OpenCompass joins it (its URL table matches on it)
+    modelscope: bool = False  # OpenCompass can load it from ModelScope (an ms_id)
 
 
 def package_dir(python: Path | None) -> Path | None:
@@ -161,5 +163,6 @@ def missing_data(pkg: Path, config: Path, data_dir: Path) -> list[Missing]:
         # The last matching key wins, as in OpenCompass's download_dataset().
         url = ([v.get("url") for k, v in urls.items() if k in joined and isinstance(v, dict)]
                or [None])[-1]
-        missing.append(Missing(path, Path(os.path.normpath(joined)), url))
+        missing.append(Missing(path, Path(os.path.normpath(joined)), url, joined,
+                               bool((mapping.get(path) or {}).get("ms_id"))))
     return missing

@@ -35,7 +35,9 @@ from internpipe.stages.evaluate.checks import (
     check_builtins,
     custom_items,
     data_dir,
+    data_source,
     model_refs,
+    to_fetch,
 )
 from internpipe.stages.evaluate.config import config_text, models
 from internpipe.stages.evaluate.options import (
@@ -54,6 +56,7 @@ __all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
 VERSION = 2      # 2: stop words cut predictions; rouge_zh, contains
 LAUNCH = base.WORKERS / "opencompass_launch.py"
+FETCH = base.WORKERS / "compass_fetch.py"
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
 SERVICE = base.SERVICE
 # Under `launcher: slurm` OpenCompass's own Slurm runner submits its tasks (srun): the
@@ -107,13 +110,20 @@ def plan(ctx: StageContext) -> list[Step]:
         if broken:                        # OpenCompass would reuse them and fail for good
             steps.append(Step("drop-broken", [str(ctx.python), "-c", DROP,
                                               *map(str, broken)], tool="opencompass"))
-    env = {"COMPASS_DATA_CACHE": str(data_dir(opts, ctx.recipe_dir))}
+    where = data_dir(opts, ctx.recipe_dir)
+    fetch = to_fetch(ctx)
+    if fetch:                             # OpenCompass's archives, asked first
+        steps.insert(0, Step("fetch-data", [str(ctx.python), str(FETCH), str(where), *fetch],
+                             tool="opencompass"))
+    env = {"COMPASS_DATA_CACHE": str(where)}
     if key_var:
         if not os.environ.get(key_var):
             raise ctx.refuse(f"the API key variable {key_var} is not set")
         env["OPENAI_API_KEY"] = os.environ[key_var]
+    # Offline, unless OpenCompass loads a named dataset from ModelScope (DATASET_SOURCE).
+    from_modelscope = builtins(opts) and data_source() == "modelscope"
     return [*steps, Step("evaluate", argv, tool="opencompass", files={"config.py": text},
-                         env=env, offline=True)]
+                         env=env, offline=not from_modelscope)]
 
 
 DROP = ("import os, sys\n"
@@ -151,6 +161,13 @@ def notes(ctx: StageContext) -> list[str]:
             found += rouge_on_chinese(opts, ctx.recipe_dir)
         if builtins(opts) and datasets.package_dir(ctx.python) is None:
             found.append("built-in datasets are checked once the opencompass env is built")
+        elif builtins(opts) and data_source() == "modelscope":
+            found.append("built-in datasets not staged load from ModelScope "
+                         "(DATASET_SOURCE=ModelScope; needs the network)")
+        elif to_fetch(ctx):
+            found.append(f"fetches {len(to_fetch(ctx))} built-in dataset(s) from OpenCompass's "
+                         f"archives into {data_dir(opts, ctx.recipe_dir)} first (needs the "
+                         "network; offline, stage them there)")
         out = outputs_dir(ctx)
         if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
             found.append("resumes OpenCompass's finished tasks (-r)")

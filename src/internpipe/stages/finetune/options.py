@@ -61,6 +61,12 @@ class Options(Base):
             raise ValueError(f"{value!r} is not an XTuner 0.2.0 prompt template{hint}")
         return value
 
+    @field_validator("deepspeed", mode="before")
+    @classmethod
+    def _xtuner_deepspeed_name(cls, value: object) -> object:
+        """XTuner's own name (`--deepspeed deepspeed_zero2`, as the course writes it)."""
+        return value.removeprefix("deepspeed_") if isinstance(value, str) else value
+
     @field_validator("data")
     @classmethod
     def _some_data(cls, value: str | list[str]) -> str | list[str]:

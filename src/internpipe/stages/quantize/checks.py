@@ -10,10 +10,19 @@ from typing import Any
 
 from internpipe.datafiles import json_lines, open_regular, read_text, why_unreadable
 from internpipe.errors import Problem
+from internpipe.problems import suggest
 from internpipe.stages import Section
 from internpipe.stages.base import resolve, shown
 from internpipe.stages.download.checks import local_model
-from internpipe.stages.quantize.options import NAMED_CALIB, Options
+from internpipe.stages.quantize.options import (
+    DEFAULT_CALIB,
+    LOCAL_ONLY_CALIB,
+    NAMED_CALIB,
+    Options,
+    calib_dir,
+    is_named,
+    local_copy,
+)
 
 SIZES = ("hidden_size", "intermediate_size")
 
@@ -29,14 +38,37 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
             "smooth_quant needs calibration data (LMDeploy loads it even with 0 samples); "
             "set `calib:` to a local text/JSONL file, or `samples:` > 0 with a named set "
             "where the hub is reachable", "samples"))
-    if opts.calib is not None and opts.calib not in NAMED_CALIB:
-        problems += _calib_problems(section, resolve(recipe_dir, opts.calib), recipe_dir)
+    if opts.samples > 0 and is_named(opts.calib):
+        problems += _named_calib_problems(section, opts.calib or DEFAULT_CALIB, recipe_dir)
+    elif opts.calib is not None and not is_named(opts.calib):
+        path = resolve(recipe_dir, opts.calib)
+        if not path.exists() and "/" not in opts.calib and not path.suffix:
+            known = [*NAMED_CALIB, *LOCAL_ONLY_CALIB]
+            problems.append(section.problem(
+                f"{opts.calib!r} is neither a local file nor a named calibration set"
+                f"{suggest(opts.calib, known)}; named sets: {', '.join(known)}", "calib"))
+        else:
+            problems += _calib_problems(section, path, recipe_dir)
     model = [local_model(s, recipe_dir) for s in section.inputs.get("model", [])]
     if opts.method == "awq" and model and model[0] is not None:
         why = group_size_problem(opts.group_size, model[0] / "config.json")
         if why:
             problems.append(section.problem(why, "group_size"))
     return problems
+
+
+def _named_calib_problems(section: Section, name: str, recipe_dir: Path) -> list[Problem]:
+    """A named set's local copy is read like a file; a set LMDeploy cannot fetch needs one."""
+    copy = local_copy(name)
+    if copy is not None:
+        return _calib_problems(section, copy, recipe_dir)
+    if name in LOCAL_ONLY_CALIB:
+        return [section.problem(
+            f"calibration set {name}: LMDeploy 0.18 no longer fetches it (the lesson's older "
+            f"LMDeploy did). Put {LOCAL_ONLY_CALIB[name]} at {calib_dir() / (name + '.txt')} "
+            "(internpipe stages it where LMDeploy reads it offline), or use `calib: wikitext2` "
+            "(LMDeploy's default, from the hub) or a local text/JSONL file", "calib")]
+    return []
 
 
 def group_size_problem(group_size: int, config: Path) -> str | None:

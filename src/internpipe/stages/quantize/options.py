@@ -20,9 +20,41 @@ KIND = "quantize"
 PRODUCES = MODEL
 INPUTS = (InputSpec("model", frozenset({MODEL})),)
 
-# LMDeploy's named calibration sets (fetched from the hub: they need the network).
-NAMED_CALIB = ("wikitext2", "c4", "pileval", "gsm8k", "neuralmagic_calibration",
-               "open-platypus", "openwebtext")
+# LMDeploy 0.18's named calibration sets → the hub dataset it fetches each from.
+NAMED_CALIB = {"wikitext2": "Salesforce/wikitext", "c4": "allenai/c4",
+               "pileval": "mit-han-lab/pile-val-backup", "gsm8k": "openai/gsm8k",
+               "neuralmagic_calibration": "neuralmagic/calibration",
+               "open-platypus": "garage-bAInd/Open-Platypus",
+               "openwebtext": "Skylion007/openwebtext"}
+# Sets the course names that LMDeploy 0.18 no longer fetches: usable from a local copy only.
+# (The LMDeploy lesson's `--calib-dataset ptb`: Penn Treebank, read by joining its sentences
+# and cutting random windows, which is what LMDeploy's wikitext2 reader does.)
+LOCAL_ONLY_CALIB = {"ptb": "the Penn Treebank text (ptb.train.txt of the `ptb_text_only` "
+                           "dataset)"}
+DEFAULT_CALIB = "wikitext2"                    # LMDeploy's default --calib-dataset
+COPY_SUFFIXES = (".txt", ".jsonl", ".json")
+
+
+def calib_dir() -> Path:
+    """Where local copies of named calibration sets are looked for: NAME.txt (paragraphs)
+    or NAME.jsonl (a "text" per line)."""
+    import os
+
+    from internpipe.envs import home
+
+    configured = os.environ.get("INTERNPIPE_CALIB_DIR")
+    return Path(configured).expanduser() if configured else home() / "calib"
+
+
+def is_named(calib: str | None) -> bool:
+    return calib is None or calib in NAMED_CALIB or calib in LOCAL_ONLY_CALIB
+
+
+def local_copy(name: str) -> Path | None:
+    """A local copy of a named set, if one is staged."""
+    folder = calib_dir()
+    return next((folder / f"{name}{suffix}" for suffix in COPY_SUFFIXES
+                 if (folder / f"{name}{suffix}").is_file()), None)
 
 
 class Drift(Base):
@@ -40,7 +72,9 @@ class Options(Base):
     group_size: int = Field(128, ge=1, le=65536)
     search_scale: bool = False
     calib: Line | None = Field(None, min_length=1, description="a named set (wikitext2, c4, "
-                               "…: needs the network) or a local text/JSONL file")
+                               "pileval, …: a local copy in $INTERNPIPE_HOME/calib/NAME.txt, "
+                               "else the hub; ptb: a local copy only) or a local text/JSONL "
+                               "file; default: LMDeploy's wikitext2")
     samples: int = Field(128, ge=0, le=10**6, description="calibration samples; 0 = "
                                                            "data-free (AWQ)")
     seqlen: int = Field(2048, ge=1, le=1 << 20)

@@ -21,13 +21,17 @@ from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS, resolve
 from internpipe.stages.quantize.checks import group_size_problem
 from internpipe.stages.quantize.options import (
+    DEFAULT_CALIB,
     INPUTS,
     KIND,
     NAMED_CALIB,
     PRODUCES,
     Drift,
     Options,
+    calib_dir,
     check,
+    is_named,
+    local_copy,
 )
 
 __all__ = ["INPUTS", "KIND", "PRODUCES", "Drift", "Options", "check"]
@@ -62,9 +66,15 @@ def tool(options: Options, device: str) -> str | None:
 
 
 def _local_calib(options: Options, recipe_dir: Path) -> Path | None:
-    if options.calib is None or options.calib in NAMED_CALIB:
-        return None
-    return resolve(recipe_dir, options.calib)
+    """The calibration file staged for LMDeploy: the recipe's own, or a local copy of the
+    named set (None: LMDeploy fetches the named set from the hub, or data-free)."""
+    if not is_named(options.calib):
+        return resolve(recipe_dir, str(options.calib))
+    return local_copy(_set_name(options)) if options.samples > 0 else None
+
+
+def _set_name(options: Options) -> str:
+    return options.calib or DEFAULT_CALIB
 
 
 def local_files(options: Options, recipe_dir: Path) -> list[Path]:
@@ -91,7 +101,7 @@ def plan(ctx: StageContext) -> list[Step]:
     model = str(ctx.input("model").path)
     steps = []
     local = _local_calib(opts, ctx.recipe_dir)
-    calib_dir = ctx.work / "calib"
+    staging = ctx.work / "calib"
     argv = [lmdeploy, "lite", "auto_awq" if opts.method == "awq" else "smooth_quant", model,
             "--work-dir", str(ctx.out), "--device", device]
     if opts.method == "awq":
@@ -101,16 +111,22 @@ def plan(ctx: StageContext) -> list[Step]:
     if opts.samples == 0:
         argv += ["--calib-samples", "0"]
     else:
-        argv += ["--calib-dataset", opts.calib if opts.calib in NAMED_CALIB else "wikitext2",
+        # A staged file is read by LMDeploy's wikitext2 reader (random windows of the text).
+        name = _set_name(opts) if local is None else DEFAULT_CALIB
+        argv += ["--calib-dataset", name,
                  "--calib-samples", str(opts.samples), "--calib-seqlen", str(opts.seqlen),
                  "--batch-size", str(opts.batch_size)]
     if local is not None:
         steps.append(Step("calib", [py, str(CHECKS), "stage-calib", str(local),
-                                    str(calib_dir)], tool="lmdeploy", offline=True))
-    # Offline unless a named set must come from the hub.
+                                    str(staging)], tool="lmdeploy", offline=True))
+    # Offline unless a named set must come from the hub: then first whether it answers.
     needs_hub = opts.samples > 0 and local is None
+    if needs_hub:
+        name = _set_name(opts)
+        steps.append(Step("calib-hub", [py, str(CHECKS), "probe-hub", name, NAMED_CALIB[name],
+                                        str(calib_dir() / f"{name}.txt")], tool="lmdeploy"))
     steps.append(Step("quantize", argv, tool="lmdeploy", offline=not needs_hub,
-                      cwd=calib_dir if local is not None else None))
+                      cwd=staging if local is not None else None))
     drift = [py, str(CHECKS), "drift", model, str(ctx.out), str(ctx.out / "drift.json")]
     for prompt in opts.drift.prompts:
         drift += ["--prompt", prompt]
@@ -122,9 +138,17 @@ def notes(ctx: StageContext) -> list[str]:
     opts = ctx.options_as(Options)
     if opts.samples == 0:
         return ["data-free"]
-    if opts.calib is None or opts.calib in NAMED_CALIB:
-        return [f"calibration set {opts.calib or 'wikitext2'} from the hub (needs network)"]
-    return [f"calibration from {opts.calib}"]
+    local = _local_calib(opts, ctx.recipe_dir)
+    name = _set_name(opts)
+    reader = f"read by LMDeploy's wikitext2 reader ({opts.samples} random windows of " \
+             f"{opts.seqlen} tokens of the joined text)"
+    if local is None:
+        return [f"calibration set {name} ({opts.samples} samples) from the hub "
+                f"({NAMED_CALIB[name]}; needs the network; offline: put its text at "
+                f"{calib_dir() / (name + '.txt')})"]
+    if is_named(opts.calib):
+        return [f"calibration set {name}: the local copy {local}, staged offline, {reader}"]
+    return [f"calibration from {opts.calib}, staged offline, {reader}"]
 
 
 def drift_violations(report: dict[str, Any], thresholds: Drift) -> list[str]:
@@ -174,10 +198,10 @@ def collect(ctx: StageContext) -> ModelArtifact:
     if opts.samples == 0:
         calib["set"] = "data-free"
     elif local is not None:
-        calib.update(set=str(opts.calib),
-                     sha256=hashlib.sha256(local.read_bytes()).hexdigest())
+        calib.update(set=_set_name(opts) if is_named(opts.calib) else str(opts.calib),
+                     file=str(local), sha256=hashlib.sha256(local.read_bytes()).hexdigest())
     else:
-        calib["set"] = opts.calib or "wikitext2"
+        calib["set"] = _set_name(opts)
     upstream = ctx.input("model").model()
     source = upstream.get("source", ctx.input("model").stage)
     artifact: ModelArtifact = {
