@@ -1,6 +1,6 @@
 """Ships the recipes (and the scripts that make their data) inside the package: the wheel's
 `internpipe/recipes/` is a copy of the checkout's `recipes/` (work dirs left out) plus
-`scripts/make_demo_data.py`, so `internpipe recipes copy NAME` works without the checkout.
+`scripts/make_demo_data.py` and `make_persona_data.py`, so `internpipe recipes copy NAME` works without the checkout.
 Everything else is declared in pyproject.toml."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-DATA_SCRIPTS = ("make_demo_data.py",)
+DATA_SCRIPTS = ("make_demo_data.py", "make_persona_data.py")
 
 
 class BuildWithRecipes(build_py):  # type: ignore[misc]
