@@ -70,6 +70,9 @@ EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "deploy_logs": ("`deploy logs`: the last lines of each server's log", {"stages": _OBJS}),
     "serving": ("`deploy`: the endpoint being served", {"stage": _S}),
     "report": ("`report`: the files written", {"html": _S, "json": _S}),
+    "recipes": ("`recipes list`: the bundled recipes (name, device, summary)",
+                {"recipes": _OBJS}),
+    "copied": ("`recipes copy`: the files written", {"files": _LIST_S}),
     "bench": ("`bench`: throughput and latency figures", {"base_url": _S}),
 }
 

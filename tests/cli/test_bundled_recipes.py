@@ -31,8 +31,9 @@ def test_recipes_copy_takes_what_the_recipe_needs_and_overwrites_nothing(tmp_pat
     result = cli("recipes", "copy", "demo-cpu", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "demo-cpu.yaml").is_file()
-    assert (tmp_path / "scripts" / "make_demo_data.py").is_file()    # named in its comments
-    for value in ("data/assistant.jsonl", "data/assistant_eval.jsonl"):
+    for script in ("make_persona_data.py", "make_demo_data.py"):    # named in its comments
+        assert (tmp_path / "scripts" / script).is_file()
+    for value in ("data/persona.jsonl", "data/persona_eval.jsonl", "data/persona_math.jsonl"):
         assert (tmp_path / value).read_bytes() == (ROOT / "recipes" / value).read_bytes()
     assert cli("validate", str(tmp_path / "demo-cpu.yaml")).returncode == 0
     again = cli("recipes", "copy", "demo-cpu", str(tmp_path))

@@ -141,7 +141,8 @@ def test_bash_completion_installs_and_completes_a_stage_name(
     assert complete("internpipe", "finetune", "m", "--method", "ql") == ["qlora"]
     assert str(recipe.name) in complete("internpipe", "plan", "")
     bundled = complete("internpipe", "plan", str(ROOT / "recipes") + "/demo")
-    assert bundled == [str(ROOT / "recipes" / "demo-cpu.yaml")]
+    assert bundled == [str(ROOT / "recipes" / "demo-cpu.yaml"),
+                       str(ROOT / "recipes" / "demo-tiny.yaml")]
 
 
 def test_fish_completion_installs_and_completes_a_stage_name(

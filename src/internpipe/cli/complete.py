@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import internpipe
-
 
 def bundled_recipes() -> list[Path]:
-    """The recipes that come with internpipe. Today they live in the source tree's
-    `recipes/`; point this at the package's data once recipes ship in the wheel."""
-    folder = Path(internpipe.__file__).resolve().parents[2] / "recipes"
-    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    """The recipes that come with internpipe: the wheel's copy, else the checkout's."""
+    from internpipe import bundled
+
+    for folder in (bundled.PACKAGED, bundled.CHECKOUT):
+        if folder.is_dir():
+            return sorted(folder.glob("*.yaml"))
+    return []
 
 
 def recipe_files(incomplete: str) -> list[str]:

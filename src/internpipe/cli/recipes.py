@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from internpipe import events
 from internpipe.cli.shared import JsonOpt, guard, say
 
 app = typer.Typer(help="The recipes that ship with internpipe: list them, copy one out.",
-                  no_args_is_help=True, rich_markup_mode=None)
+                  no_args_is_help=True, rich_markup_mode=None,
+                  epilog="Examples:\n\n"
+                         "  internpipe recipes list\n\n"
+                         "  internpipe recipes copy demo-cpu .")
 
 
 @app.command("list")
@@ -28,8 +31,8 @@ def list_(json_mode: JsonOpt = False) -> None:
     with guard(json_mode):
         rows = bundled.available()
     if json_mode:
-        print(json.dumps({"event": "recipes", "recipes": [
-            {"name": r.name, "device": r.device, "summary": r.summary} for r in rows]}))
+        events.write({"event": "recipes", "recipes": [
+            {"name": r.name, "device": r.device, "summary": r.summary} for r in rows]})
         return
     width = max((len(r.name) for r in rows), default=0)
     for r in rows:
@@ -61,7 +64,7 @@ def copy(
     with guard(json_mode):
         written = bundled.copy(name, dest, force)
     if json_mode:
-        print(json.dumps({"event": "copied", "files": [str(p) for p in written]}))
+        events.write({"event": "copied", "files": [str(p) for p in written]})
         return
     for path in written:
         say(f"wrote {path}")
