@@ -49,7 +49,23 @@ def _config_fixes(config: dict[str, Any], changes: list[str]) -> bool:
         if "dtype" in section and "torch_dtype" not in section:
             section["torch_dtype"] = section["dtype"]
             changes.append(f"torch_dtype {section['dtype']}")
+        elif "dtype" in section and section["dtype"] != section["torch_dtype"]:
+            # A 4.x writer kept a 5.x reader's `dtype` from the model it started from and
+            # wrote the saved weights' dtype as `torch_dtype` (XTuner's merge: float16
+            # weights under "dtype": "bfloat16"); 5.x would believe the stale one.
+            if _major(config.get("transformers_version")) < 5:
+                section["dtype"] = section["torch_dtype"]
+            else:
+                section["torch_dtype"] = section["dtype"]
+            changes.append(f"dtype {section['dtype']}")
     return len(changes) > before
+
+
+def _major(version: object) -> int:
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        return 5
 
 
 def _tokenizer_fixes(folder: Path, tok: dict[str, Any], changes: list[str]) -> bool:

@@ -74,3 +74,20 @@ def test_a_4x_folder_is_left_alone(tmp_path: Path) -> None:
     (d / "config.json").write_text(text)
     assert portable.normalise(d) == []
     assert (d / "config.json").read_text() == text
+
+
+def test_a_stale_dtype_follows_what_the_last_writer_saved(tmp_path: Path) -> None:
+    """XTuner's merge (transformers 4.48) saves float16 weights and writes torch_dtype
+    float16, keeping the base model's 5.x `dtype: bfloat16`: 5.x readers (LMDeploy) would
+    take the model for bf16 and refuse it on a CPU."""
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({
+        "dtype": "bfloat16", "torch_dtype": "float16", "transformers_version": "4.48.0"}))
+    assert portable.normalise(d) == ["dtype float16"]
+    config = json.loads((d / "config.json").read_text())
+    assert config["dtype"] == config["torch_dtype"] == "float16"
+    (d / "config.json").write_text(json.dumps({
+        "dtype": "bfloat16", "torch_dtype": "float32", "transformers_version": "5.23.0"}))
+    portable.normalise(d)
+    assert json.loads((d / "config.json").read_text())["torch_dtype"] == "bfloat16"

@@ -92,6 +92,16 @@ def _check_model(ctx: StageContext) -> None:
             raise ctx.refuse(why, "group_size")
 
 
+def _torch_dtype(model: Path) -> str | None:
+    """The model's dtype as its config.json says (None before the model exists)."""
+    try:
+        config = json.loads((model / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = config.get("torch_dtype") or config.get("dtype") if isinstance(config, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def plan(ctx: StageContext) -> list[Step]:
     opts = ctx.options_as(Options)
     _check_model(ctx)
@@ -106,6 +116,10 @@ def plan(ctx: StageContext) -> list[Step]:
             "--work-dir", str(ctx.out), "--device", device]
     if opts.method == "awq":
         argv += ["--w-bits", str(opts.w_bits), "--w-group-size", str(opts.group_size)]
+    if device == "cpu" and _torch_dtype(ctx.input("model").path) == "bfloat16":
+        # LMDeploy asks CUDA whether bf16 works and refuses a bf16 model on any other
+        # device ("please set --dtype float16"): the CPU calibrates in float16 instead.
+        argv += ["--dtype", "float16"]
     if opts.search_scale:
         argv.append("--search-scale")
     if opts.samples == 0:
