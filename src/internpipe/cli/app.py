@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("quantize", "command"),
     "deploy": ("deploy", "command"),
     "agent": ("agent", "command"),
+    "chat": ("chat", "command"),
     "report": ("report", "command"),
     "bench": ("bench", "command"),
 }
