@@ -90,8 +90,8 @@ def chat_stage(r: Recipe, stage: str | None) -> str:
         if stage not in r.stages:
             raise UserError(f"{r.path}: no stage {stage!r} (stages: {', '.join(r.order)})")
         if produces(r, stage) not in (ENDPOINT, MODEL):
-            raise UserError(f"{r.path}: stage {stage!r} is a {r.stages[stage].kind} stage; "
-                            "chat needs a deploy stage or a stage that makes a model")
+            raise UserError(f"{r.path}: stage {stage!r} ({r.stages[stage].kind}) makes no "
+                            "model and serves none; chat needs a deploy or a model stage")
         return stage
     for kind in (ENDPOINT, MODEL):
         found = [n for n in r.order if produces(r, n) == kind]
