@@ -41,6 +41,7 @@ def _web(targets: list[Target], system: str | None, settings: dict[str, Any],
          tools: list[str] | None, host: str, port: str, device: str | None) -> int:
     from internpipe import devices, envs
     from internpipe.chat import web
+    from internpipe.errors import StageFailed
 
     key, lines = web.access_key(host, dict(os.environ))
     for line in lines:
@@ -59,7 +60,8 @@ def _web(targets: list[Target], system: str | None, settings: dict[str, Any],
         web.wait(pid)
     except KeyboardInterrupt:
         return 0
-    return 0
+    raise StageFailed("web chat", "the page's server stopped on its own",
+                      log_path=str(work / "web.log"))
 
 
 def command(
