@@ -125,6 +125,7 @@ def test_query_answers_in_turn_for_scripts(tmp_path: Path, fake_llm: str) -> Non
     ([str(TINY_MODEL), "--temperature", "3"], "less than or equal to 2"),
     (["r.yaml:agent"], "stage 'agent' (agent) makes no model"),
     (["r.yaml:nope"], "no stage 'nope'"),
+    ([str(TINY_MODEL), "--web", "-t", "Calculater"], "--tool: "),
 ])
 def test_bad_targets_and_options_are_usage_errors(tmp_path: Path, args: list[str],
                                                   message: str) -> None:

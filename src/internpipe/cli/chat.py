@@ -23,6 +23,21 @@ def _terminated(signum: int, frame: Any) -> None:
     raise Ended
 
 
+def _agent_options(values: dict[str, Any]) -> Any:
+    """The agent stage's options, so that --tool is checked as a recipe's `tools:` is."""
+    from pydantic import ValidationError
+
+    from internpipe.errors import Problem, UserError
+    from internpipe.stages.agent import stage as agent
+
+    try:
+        return agent.Options.model_validate(values)
+    except ValidationError as exc:
+        raise UserError("bad arguments", [
+            Problem("internpipe chat", None, "--tool", e["msg"].removeprefix("Value error, "))
+            for e in exc.errors(include_url=False)]) from None
+
+
 def _agent_spec(targets: list[Target], tools: list[str] | None, r_tools: list[str]
                 ) -> dict[str, Any]:
     """The web page's agent mode: Lagent's InternLM2 agent on the first model, with the tools
@@ -30,9 +45,8 @@ def _agent_spec(targets: list[Target], tools: list[str] | None, r_tools: list[st
     from internpipe.stages.agent import stage as agent
 
     first = targets[0].endpoint
-    opts = agent.Options.model_validate({"url": first["base_url"], "model_name":
-                                         first["model"], "tools": tools or r_tools or
-                                         ["Calculator"]})
+    opts = _agent_options({"url": first["base_url"], "model_name": first["model"],
+                           "tools": tools or r_tools or ["Calculator"]})
     return agent.make_spec(opts, str(first["base_url"]), str(first["model"]),
                            first.get("api_key_env"), first.get("engine"))
 
@@ -142,6 +156,8 @@ def command(
             raise UserError("--query prints answers; --web serves a page: choose one")
         if compare and not web_mode:
             raise UserError("--compare is the web page's compare mode: add --web")
+        if tool:
+            _agent_options({"tools": tool})     # before any model is served for the page
         settings = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         try:
             raise typer.Exit(_session(spec, model_name, api_key_env, system, settings,
