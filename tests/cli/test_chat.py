@@ -137,6 +137,19 @@ def test_bad_targets_and_options_are_usage_errors(tmp_path: Path, args: list[str
     assert "Traceback" not in result.stderr
 
 
+def test_a_busy_page_port_is_refused_before_anything_is_served(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = cli("chat", str(TINY_MODEL), "--web", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+    assert not (tmp_path / ".internpipe").exists()
+
+
 def test_an_unreachable_server_fails_with_the_reason(tmp_path: Path) -> None:
     port = services.free_port()
     result = cli("chat", f"http://127.0.0.1:{port}/v1", "--model-name", "m", "-q", "hi",

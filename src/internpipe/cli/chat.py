@@ -156,8 +156,13 @@ def command(
             raise UserError("--query prints answers; --web serves a page: choose one")
         if compare and not web_mode:
             raise UserError("--compare is the web page's compare mode: add --web")
-        if tool:
-            _agent_options({"tools": tool})     # before any model is served for the page
+        if web_mode:    # before any model is served for the page
+            from internpipe.chat import web
+
+            if port != "auto":
+                web.pick_port(host, port)
+            if tool:
+                _agent_options({"tools": tool})
         settings = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         try:
             raise typer.Exit(_session(spec, model_name, api_key_env, system, settings,
