@@ -122,6 +122,53 @@ def streamed(endpoint: dict[str, Any], messages: list[dict[str, str]],
     return text if isinstance(text, str) else "".join(map(str, text))
 
 
+def streamed_side_by_side(models: list[dict[str, Any]],
+                          conversations: list[list[dict[str, str]]],
+                          settings: dict[str, Any]) -> list[str]:
+    """Both answers at once, each streamed into its column as its model writes it: one
+    thread per model reads its stream, this thread draws (Streamlit draws from the script's
+    thread only)."""
+    import queue
+    import threading
+
+    boxes = []
+    for column, model in zip(st.columns(len(models)), models, strict=True):
+        with column:
+            st.markdown(f"**{model['label']}**")
+            boxes.append(st.empty())
+    events: queue.Queue[tuple[int, str, str]] = queue.Queue()
+    stop = threading.Event()
+
+    def pump(slot: int) -> None:
+        pieces = chat_stream.stream(models[slot], conversations[slot], settings)
+        try:
+            for piece in pieces:
+                if stop.is_set():
+                    break
+                events.put((slot, "piece", piece))
+        except Exception as exc:  # one model's failure is shown in its column
+            events.put((slot, "error", str(exc)))
+        finally:
+            pieces.close()         # closes the connection: that server stops generating
+            events.put((slot, "end", ""))
+
+    for slot in range(len(models)):
+        threading.Thread(target=pump, args=(slot,), daemon=True).start()
+    texts = [""] * len(models)
+    running = len(models)
+    try:
+        while running:
+            slot, kind, value = events.get()
+            if kind == "end":
+                running -= 1
+                continue
+            texts[slot] += value if kind == "piece" else f"\n\n✘ {value}"
+            boxes[slot].markdown(texts[slot])
+    finally:
+        stop.set()                 # the page stopped this run: the threads let go too
+    return texts
+
+
 def agent_answer(spec: dict[str, Any], system: str, messages: list[dict[str, str]],
                  settings: dict[str, Any]) -> dict[str, Any]:
     """Lagent's agent on the first model; each tool call is drawn as it happens."""
@@ -177,13 +224,11 @@ def main() -> None:
     models = spec["models"]
     answers: list[dict[str, Any]] = []
     if mode == "compare":
-        for column, (slot, model) in zip(st.columns(2), enumerate(models[:2]), strict=True):
-            with column:
-                st.markdown(f"**{model['label']}**")
-                messages = history(turns, slot, system)
-                messages.append({"role": "user", "content": question})
-                answers.append({"label": model["label"],
-                                "text": streamed(model, messages, settings)})
+        pair = models[:2]
+        conversations = [[*history(turns, slot, system), {"role": "user", "content": question}]
+                         for slot in range(len(pair))]
+        texts = streamed_side_by_side(pair, conversations, settings)
+        answers += [{"label": m["label"], "text": t} for m, t in zip(pair, texts, strict=True)]
     else:
         messages = [*history(turns, 0, system), {"role": "user", "content": question}]
         with st.chat_message("assistant"):
