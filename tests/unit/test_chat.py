@@ -44,3 +44,27 @@ def test_a_recipe_target_with_or_without_a_stage(tmp_path: Path) -> None:
     assert targets.split_recipe("modelscope:o/n") is None
     with pytest.raises(UserError, match="no such recipe file"):
         targets.split_recipe(str(tmp_path / "gone.yaml"))
+
+
+def test_the_pages_agent_mode_is_set_up_as_the_recipes_agent_stage(tmp_path: Path) -> None:
+    from internpipe import pipeline
+    from internpipe.cli.chat import _agent_spec
+
+    r = tmp_path / "r.yaml"
+    r.write_text("version: 1\nstages:\n  agent:\n    url: http://127.0.0.1:9/v1\n"
+                 "    model_name: m\n    tools: [Calculator]\n    meta_prompt: Be Bajie.\n"
+                 "    plugin_prompt: You can call the Calculator tool.\n"
+                 "    tool_result_role: user\n    max_turns: 3\n    queries: [hi]\n")
+    system, agent = targets.recipe_persona(pipeline.load(r, None))
+    assert system == "Be Bajie."
+    served = targets.Target("r:deploy", {"base_url": "http://127.0.0.1:5/v1", "model": "/m",
+                                         "engine": "transformers"}, system, agent)
+    spec = _agent_spec([served], None)
+    assert spec["chat_url"] == "http://127.0.0.1:5/v1/chat/completions" and spec["model"] == "/m"
+    assert (spec["tools"], spec["plugin_prompt"], spec["tool_result_role"],
+            spec["max_turns"], spec["meta_prompt"]) == (
+        ["Calculator"], "You can call the Calculator tool.", "user", 3, "Be Bajie.")
+    assert spec["keep_special_tokens"] is False          # transformers serve rejects it
+    plain = _agent_spec([targets.Target("m", {"base_url": "http://h:1/v1", "model": "m"})],
+                        ["PythonInterpreter"])
+    assert plain["tools"] == ["PythonInterpreter"] and plain["meta_prompt"] is None

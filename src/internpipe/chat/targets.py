@@ -35,13 +35,13 @@ RECIPE_SUFFIXES = (".yaml", ".yml")
 @dataclass
 class Target:
     """A served model: its endpoint (base_url, model, api_key_env, engine), a label for the
-    page, and what the recipe says about chatting with it (its agent stage's system prompt
-    and tools)."""
+    page, and what the recipe says about chatting with it: its agent stage's system prompt
+    and options (tools, prompts, turns) for the page's agent mode."""
 
     label: str
     endpoint: dict[str, Any]
     system: str | None = None
-    tools: list[str] = field(default_factory=list)
+    agent: dict[str, Any] = field(default_factory=dict)
 
 
 def reporter() -> Reporter:
@@ -67,13 +67,13 @@ def split_recipe(spec: str) -> tuple[Path, str | None] | None:
     return None
 
 
-def recipe_persona(r: Recipe) -> tuple[str | None, list[str]]:
-    """The system prompt and tools of the recipe's agent stage, if it has one."""
+def recipe_persona(r: Recipe) -> tuple[str | None, dict[str, Any]]:
+    """The system prompt and the options of the recipe's agent stage, if it has one."""
     name = pipeline.stage_of_kind(r, "agent")
     if name is None:
-        return None, []
-    opts = r.stages[name].options
-    return getattr(opts, "meta_prompt", None), list(getattr(opts, "tools", []) or [])
+        return None, {}
+    opts = r.stages[name].options.model_dump(exclude_unset=True)
+    return opts.get("meta_prompt"), opts
 
 
 def produces(r: Recipe, name: str) -> str:
@@ -136,11 +136,11 @@ def opened(spec: str, model_name: str | None, api_key_env: str | None,
     path, stage = named
     r = pipeline.load(path, overrides)
     stage = chat_stage(r, stage)
-    system, tools = recipe_persona(r)
+    system, agent = recipe_persona(r)
     label = f"{r.name}:{stage}"
     if produces(r, stage) == ENDPOINT:
         with pipeline.serving(r, stage, device, progress) as endpoint:
-            yield Target(label, dict(endpoint), system, tools)
+            yield Target(label, dict(endpoint), system, agent)
         return
     code = pipeline.run(r, device, pipeline.selection(until=stage), progress)
     if code != 0:
@@ -148,4 +148,4 @@ def opened(spec: str, model_name: str | None, api_key_env: str | None,
     art = pipeline.artifact_of(r, stage)
     with serving_folder(str(art["path"]), work_name, device, art.get("chat_template"),
                         progress) as endpoint:
-        yield Target(label, endpoint, system, tools)
+        yield Target(label, endpoint, system, agent)

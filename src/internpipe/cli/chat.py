@@ -38,15 +38,17 @@ def _agent_options(values: dict[str, Any]) -> Any:
             for e in exc.errors(include_url=False)]) from None
 
 
-def _agent_spec(targets: list[Target], tools: list[str] | None, r_tools: list[str]
-                ) -> dict[str, Any]:
-    """The web page's agent mode: Lagent's InternLM2 agent on the first model, with the tools
-    the command line names, else the recipe's agent stage's, else Calculator."""
+def _agent_spec(targets: list[Target], tools: list[str] | None) -> dict[str, Any]:
+    """The web page's agent mode: Lagent's agent on the first model, as the recipe's agent
+    stage sets it up (prompts, turns, the tool results' role), with the tools the command
+    line names, else the stage's, else Calculator."""
     from internpipe.stages.agent import stage as agent
 
     first = targets[0].endpoint
-    opts = _agent_options({"url": first["base_url"], "model_name": first["model"],
-                           "tools": tools or r_tools or ["Calculator"]})
+    recipe = {k: v for k, v in targets[0].agent.items() if k not in ("endpoint", "queries")}
+    opts = _agent_options({**recipe, "url": first["base_url"], "model_name": first["model"],
+                           "api_key_env": first.get("api_key_env"),
+                           "tools": tools or recipe.get("tools") or ["Calculator"]})
     return agent.make_spec(opts, str(first["base_url"]), str(first["model"]),
                            first.get("api_key_env"), first.get("engine"))
 
@@ -63,7 +65,7 @@ def _web(targets: list[Target], system: str | None, settings: dict[str, Any],
     env = envs.ensure("agent", devices.resolve_device(device or "auto"),
                       progress=lambda m: say(m, stderr=True))
     spec = web.page_spec(targets, system, settings,
-                         _agent_spec(targets, tools, targets[0].tools),
+                         _agent_spec(targets, tools),
                          web.KEY_VAR if key else None)
     work = Path.cwd() / ".internpipe" / "chat-web"
     pid, url = web.serve_page(env, work, spec, host, port, key,
