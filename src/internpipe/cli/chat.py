@@ -207,4 +207,6 @@ def _session(spec: str, model_name: str | None, api_key_env: str | None,
                                                if ln.strip()], json_mode)
             return terminal.repl(conv, first.label)
         except ChatFailed as exc:
-            raise StageFailed("chat", str(exc)) from None
+            failed = StageFailed("chat", str(exc))
+            failed.args = (f"no answer: {exc}",)      # not a stage of a recipe
+            raise failed from None
