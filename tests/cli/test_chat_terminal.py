@@ -1,6 +1,6 @@
 """`internpipe chat` against a test server that streams (support/fake_llm.py): the terminal
 chat through a pseudo-terminal, `--query` for scripts, and what it refuses. Serving a real
-model for the chat is in tests/integration/test_chat.py."""
+model for the chat is in tests/integration/test_chat_served.py."""
 
 from __future__ import annotations
 
