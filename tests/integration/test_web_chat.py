@@ -108,6 +108,7 @@ def test_chat_agent_and_compare_in_headless_chromium(tmp_path: Path) -> None:
         box = page.get_by_test_id("stChatInputTextArea")
         box.wait_for(timeout=60_000)
         usable = up + time.monotonic() - t0
+        assert page.get_by_text("Deploy", exact=True).count() == 0   # Streamlit's own cloud
 
         t0 = time.monotonic()
         box.fill("who are you?")
@@ -115,6 +116,15 @@ def test_chat_agent_and_compare_in_headless_chromium(tmp_path: Path) -> None:
         page.get_by_text("I am Zhu Bajie (model fake).").wait_for(timeout=30_000)
         answered = time.monotonic() - t0
         page.screenshot(path=str(shots / "1-chat.png"), full_page=True)
+
+        box.fill("slow:40")                     # Streamlit's Stop ends an answer mid-way
+        box.press("Enter")
+        page.get_by_text("w3").wait_for(timeout=30_000)
+        page.get_by_test_id("stStatusWidget").get_by_text("Stop").click()
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "stopped.txt").exists():    # the server saw the stream closed
+            assert time.monotonic() < deadline, "the stopped answer's stream stayed open"
+            time.sleep(0.2)
 
         page.get_by_text("Agent (tools)").click()
         box.fill("calc:6 * 7")

@@ -53,7 +53,7 @@ def streamlit_argv(env: Env, host: str, port: int, spec_file: Path) -> list[str]
             "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",
-            "--client.toolbarMode", "minimal", "--", str(spec_file)]
+            "--client.toolbarMode", "viewer", "--", str(spec_file)]
 
 
 def pick_port(host: str, port: str) -> int:
