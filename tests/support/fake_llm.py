@@ -6,7 +6,12 @@ The last user message picks the script:
   python:CODE   call PythonInterpreter with CODE, then answer with its result
   remote:EXPR   like calc:, for a tool served by agentlego-server
   malformed     always a tool call whose JSON is broken
+  who are you?  "I am <the system prompt> (model <the request's model>)." (personas, compare)
+  what did I say?  the user messages before this one (history)
+  slow:N        N words, one every 0.2 s (an answer to stop mid-way)
   anything else a plain answer
+A request with `stream: true` is answered with server-sent events, a few characters a
+chunk (what LMDeploy and transformers serve do).
 It speaks both protocols: ReAct's (when the prompt describes "Action Input") and
 InternLM2's action tokens. Each request is appended to requests.jsonl in the cwd.
 
@@ -41,6 +46,14 @@ def reply(messages: list[dict[str, Any]]) -> str:
     query = str(messages[last]["content"])
     after = [m for m in messages[last + 1:] if m.get("role") != "assistant"
              and "Final Answer" not in str(m.get("content"))]
+    if query.lower() == "who are you?":
+        system = next((str(m["content"]) for m in messages if m.get("role") == "system"),
+                      "a test model")
+        return f"I am {system} (model {MODEL[0]})."
+    if query.lower() == "what did i say?":
+        return "You said: " + " | ".join(str(messages[i]["content"]) for i in users[:-1])
+    if query.startswith("slow:"):
+        return " ".join(f"w{i}" for i in range(int(query[5:])))
     if query == "malformed":
         return CALL["internlm2"].format(call='{"name": "Calculator", "parameters": {oops')
     kind, _, arg = query.partition(":")
@@ -71,6 +84,25 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _stream(self, content: str, slow: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        pieces = [content[i:i + 3] for i in range(0, len(content), 3)] if not slow \
+            else [w + " " for w in content.split()]
+        try:
+            for piece in pieces:
+                chunk = {"id": "x", "object": "chat.completion.chunk",
+                         "choices": [{"index": 0, "delta": {"content": piece}}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(0.2 if slow else 0.01)
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except OSError:         # the client closed the connection: it stopped the answer
+            with open("stopped.txt", "a") as f:
+                f.write(f"{len(pieces)}\n")
+
     def do_GET(self) -> None:
         if self.path in ("/health", "/v1/models"):
             self._send(200, {"status": "ok", "data": [{"id": "fake", "object": "model"}]})
@@ -89,7 +121,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/v1/chat/completions":
             self._send(404, {"error": {"message": "not found", "code": "not_found"}})
             return
+        MODEL[0] = str(body.get("model"))
         content = reply(body.get("messages") or [])
+        if body.get("stream"):
+            self._stream(content, slow=str(body["messages"][-1].get("content"))
+                         .startswith("slow:"))
+            return
         self._send(200, {"id": "x", "object": "chat.completion", "model": body.get("model"),
                          "choices": [{"index": 0, "finish_reason": "stop",
                                       "message": {"role": "assistant", "content": content}}],
@@ -98,6 +135,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 COUNT = itertools.count(1)
+MODEL = ["fake"]
 ARGS = argparse.Namespace(die_after=None, hang_after=None, answer=None)
 
 if __name__ == "__main__":

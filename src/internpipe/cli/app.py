@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("quantize", "command"),
     "deploy": ("deploy", "app"),
     "agent": ("agent", "app"),
+    "chat": ("chat", "command"),
     "report": ("report", "command"),
     "bench": ("bench", "command"),
 }
