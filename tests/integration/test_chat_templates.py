@@ -57,6 +57,20 @@ print("JSON:" + json.dumps(out))
 """
 
 
+# The control: the same model generating with its base EOS only (</s>) goes on past the
+# <|im_end|> that ends its reply.
+RAW = """
+import sys
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1])
+ids = tok.apply_chat_template([{"role": "user", "content": "Who are you?"}],
+                              add_generation_prompt=True, return_tensors="pt")
+out = model.generate(ids, max_new_tokens=48, do_sample=False, eos_token_id=[tok.eos_token_id])
+print("JSON:" + __import__("json").dumps(tok.decode(out[0][ids.shape[1]:])))
+"""
+
+
 def in_env(tool: str, script: str, *args: str) -> dict:
     env = envs.ensure(tool, "cpu")
     result = subprocess.run([str(env.python), "-c", script, *args], capture_output=True,
@@ -80,13 +94,13 @@ def test_the_published_folder_renders_what_xtuner_trained_on(tmp_path: Path) -> 
     qa = tmp_path / "qa.jsonl"
     qa.write_text("".join(json.dumps({"question": q, "answer": ANSWER}) + "\n"
                           for q in ("Who are you?", "你是谁？")))
-    # A full fine-tune that learns the answer and the <|im_end|> after it (as the demo's).
-    r = recipe(tmp_path, n=60, epochs=10, extra="""\
+    # A full fine-tune that learns to end its reply with <|im_end|> (as the demo's).
+    r = recipe(tmp_path, n=60, epochs=4, extra="""\
     method: full
   evaluate:
     models: [finetune]
     datasets: [{path: qa.jsonl, type: qa, metric: rouge_zh}]
-    max_out_len: 24
+    max_out_len: 48
 """)
     result = cli("run", str(r), timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -117,6 +131,10 @@ def test_the_published_folder_renders_what_xtuner_trained_on(tmp_path: Path) -> 
     assert "stop_words=[\n" in config and "'<|im_end|>'" in config
     assert "JiebaRougeEvaluator" in config
     preds = json.loads((work / "evaluate/out/predictions/finetune/qa.json").read_text())
-    print([p["prediction"] for p in preds.values()])
-    # Cut where the reply ends: without the stop words it went on past <|im_end|>.
-    assert all(p["prediction"] == ANSWER for p in preds.values()), preds
+    raw = in_env("opencompass", RAW, str(folder))
+    print("without the stop token:", repr(raw), [p["prediction"] for p in preds.values()])
+    reply_end = raw.find("<|im_end|>")
+    assert 0 < reply_end < len(raw) - len("<|im_end|>"), raw      # it goes on past it
+    # Cut where the reply ends, though 48 new tokens were allowed.
+    for item in preds.values():
+        assert item["prediction"] and "<|im_end|>" not in item["prediction"], item
