@@ -136,7 +136,7 @@ def test_a_cut_short_gguf_is_refused_and_a_wrong_sha256_fails_before_converting(
     result = cli("run", str(wrong), timeout=300)
     out = result.stdout + result.stderr
     assert result.returncode == 2, out                   # the recipe's input, refused
-    assert f"{wrong}:8: stages.download" in out
+    assert f"{wrong}:7: stages.download.file:" in out
     assert f"sha256 is {SHA256}, the recipe expects {'f' * 64}" in out
     log = (tmp_path / ".internpipe/g/stages/download/log.txt").read_text()
     assert "[gguf] reading" not in log                 # the conversion never started
