@@ -94,9 +94,31 @@ def collect(plan: Any) -> dict[str, Any]:
             stage["loss"] = {"steps": steps, "losses": losses}
         if out is not None and art.get("transcripts"):
             stage["transcripts"] = _read_json(out / str(art["transcripts"])) or []
+        if out is not None and art.get("predictions"):
+            stage["predictions"] = predictions(out / str(art["predictions"]))
         stages.append(stage)
     return {"recipe": str(plan.recipe.path), "name": plan.recipe.name,
             "device": plan.device, "workdir": str(wd.root), "stages": stages}
+
+
+def predictions(folder: Path, limit: int = 500) -> list[dict[str, Any]]:
+    """OpenCompass's predictions (predictions/MODEL/DATASET.json): each item's question as
+    sent, the model's answer and the reference, at most `limit` items per file."""
+    rows = []
+    for path in sorted(folder.glob("*/*.json")):
+        items = _read_json(path)
+        if not isinstance(items, dict):
+            continue
+        for item in list(items.values())[:limit]:
+            prompt = item.get("origin_prompt") if isinstance(item, dict) else None
+            if isinstance(prompt, list):       # chat: the last human turn is the question
+                prompt = next((t.get("prompt") for t in reversed(prompt)
+                               if isinstance(t, dict) and t.get("role") == "HUMAN"), "")
+            rows.append({"model": path.parent.name, "dataset": path.stem,
+                         "question": str(prompt or "").strip(),
+                         "prediction": str(item.get("prediction", ""))[:400],
+                         "gold": item.get("gold")})
+    return rows
 
 
 def _plan_table(data: dict[str, Any]) -> str:
@@ -177,7 +199,7 @@ def _endpoint_section(stage: dict[str, Any]) -> str:
             "</table>")
 
 
-def _agent_section(stage: dict[str, Any]) -> str:
+def _agent_section(stage: dict[str, Any], evaluated: list[dict[str, Any]]) -> str:
     records = stage.get("transcripts") or []
     if not records:
         return ""
@@ -189,8 +211,13 @@ def _agent_section(stage: dict[str, Any]) -> str:
                         f"{_esc(json.dumps(c['args'], ensure_ascii=False))}</code> → "
                         f"<code>{_esc(c['result'] if c['error'] is None else c['error'])}"
                         f"</code> ({c['seconds']:.2f}s)</li>" for c in r.get("tool_calls", []))
+        # The same question asked by evaluate, answered by each model without tools.
+        alone = "".join(f"<li class=alone>without tools, <b>{_esc(p['model'])}</b>: "
+                        f"{_esc(p['prediction'][:200])}</li>" for p in evaluated
+                        if p["question"] == str(r.get("query", "")).strip())
         parts.append(f"<details open><summary>#{r['index']} {mark} <b>{_esc(r['query'])}"
                      f"</b></summary><ul>{calls}<li>answer: {_esc(r.get('answer'))}</li>"
+                     f"{alone}"
                      f"<li class=dim>{r.get('model_calls')} model calls, "
                      f"{r.get('seconds')}s</li></ul><pre>"
                      f"{_esc(json.dumps(r.get('messages'), ensure_ascii=False, indent=1))}"
@@ -234,7 +261,9 @@ def render(data: dict[str, Any]) -> str:
         section("Scores", "scores", "".join(_scores_section(s) for s in stages)),
         section("Quantization drift", "drift", "".join(_drift_section(s) for s in stages)),
         section("Endpoint", "endpoint", "".join(_endpoint_section(s) for s in stages)),
-        section("Agent transcripts", "agent", "".join(_agent_section(s) for s in stages)),
+        section("Agent transcripts", "agent", "".join(
+            _agent_section(s, [p for e in stages for p in e.get("predictions", [])])
+            for s in stages)),
         section("Lineage", "lineage", _lineage_section(data)),
     ])
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>internpipe report:"
