@@ -17,48 +17,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import (
-    MAX_PROBLEMS,
-    checked_once,
-    json_lines,
-    open_regular,
-    read_text,
-    why_unreadable,
-)
+from internpipe.datafiles import Problems, checked_once, json_records, read_text
 from internpipe.errors import Problem
 
 BLANK = "blank line (OpenCompass parses every line as JSON)"
 
 
-def read_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
+def read_rows(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
     """(line, row) of a .jsonl or .csv file, read as it goes; what cannot be read goes to
     `problems`."""
     if path.suffix == ".csv":
-        yield from _csv_rows(path, shown_as, problems)
+        yield from _csv_rows(path, problems)
     elif path.suffix != ".jsonl":
-        problems.append(Problem(shown_as, None, "", "OpenCompass reads custom datasets from "
-                                                    ".jsonl or .csv files only"))
+        problems.add(None, "OpenCompass reads custom datasets from .jsonl or .csv files only")
     else:
-        try:
-            f = open_regular(path)
-        except OSError as exc:
-            problems.append(Problem(shown_as, None, "", why_unreadable(exc)))
-            return
-        with f:
-            # OpenCompass parses every line, so a blank one would break its loader.
-            yield from json_lines(f, shown_as, problems, blank=BLANK)
+        # OpenCompass parses every line, so a blank one would break its loader.
+        yield from json_records(path, problems, blank=BLANK)
 
 
-def _csv_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
-    text, unreadable = read_text(path, shown_as)
+def _csv_rows(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
+    text, unreadable = read_text(path, problems.shown_as)
     if text is None:
-        problems += unreadable
+        for p in unreadable:
+            problems.add(p.line, p.message)
         return
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
         if not header:
-            problems.append(Problem(shown_as, 1, "", "the CSV file has no header row"))
+            problems.add(1, "the CSV file has no header row")
             return
         for row in reader:
             if any(cell.strip() for cell in row):
@@ -68,7 +55,7 @@ def _csv_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tu
         if "field limit" in str(exc):
             why = (f"a field longer than {csv.field_size_limit()} characters, which the "
                    "csv module (and so OpenCompass) refuses")
-        problems.append(Problem(shown_as, max(reader.line_num, 1), "", why))
+        problems.add(max(reader.line_num, 1), why)
 
 
 def options_of(row: dict[str, Any]) -> list[str]:
@@ -133,17 +120,18 @@ def check_file(path: Path, kind: str, shown_as: str) -> tuple[int, list[Problem]
 
 
 def _check_file(path: Path, kind: str, shown_as: str) -> tuple[int, list[Problem], list[str]]:
-    problems: list[Problem] = []
+    problems = Problems(shown_as)
     count, columns = 0, []
-    for n, row in read_rows(path, shown_as, problems):
-        if len(problems) >= MAX_PROBLEMS:
+    for n, row in read_rows(path, problems):
+        if problems.full:
             break
         if not count and isinstance(row, dict):
             columns = [k for k in row if k != "answer"] + ["answer"]
         count += 1
         why = _check_row(row, kind, columns)
         if why:
-            problems.append(Problem(shown_as, n, "", f"{kind}: {why}"))
-    if not count and not problems:
-        problems.append(Problem(shown_as, 1, "", "the data file has no rows"))
-    return count, problems, columns[:-1]
+            problems.add(n, f"{kind}: {why}")
+    found = problems.as_list()
+    if not count and not found:
+        found.append(Problem(shown_as, 1, "", "the data file has no rows"))
+    return count, found, columns[:-1]

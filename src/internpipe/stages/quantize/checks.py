@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import json_lines, open_regular, read_text, why_unreadable
+from internpipe.datafiles import Problems, json_records, open_regular, read_text
 from internpipe.errors import Problem
 from internpipe.stages import Section
 from internpipe.stages.base import resolve, shown
@@ -58,20 +58,18 @@ def group_size_problem(group_size: int, config: Path) -> str | None:
 
 
 def _calib_problems(section: Section, path: Path, recipe_dir: Path) -> list[Problem]:
+    """The file read the way workers/quant_checks.py stages it: JSON lines or one JSON list
+    (the same reader, workers/jsonstream.py), else plain text."""
     name = shown(path, recipe_dir)
-    problems: list[Problem] = []
     texts = 0
     if path.suffix in (".jsonl", ".json"):
-        try:
-            f = open_regular(path)
-        except OSError as exc:
-            return [section.problem(f"{name}: {why_unreadable(exc)}", "calib")]
-        with f:
-            for n, item in json_lines(f, name, problems):
-                has_text, why = _texts(item)
-                if why:
-                    problems.append(Problem(name, n, "", f"calibration: {why}"))
-                texts += has_text
+        found = Problems(name)
+        for n, item in json_records(path, found):
+            has_text, why = _texts(item)
+            if why:
+                found.add(n, f"calibration: {why}")
+            texts += has_text
+        problems = found.as_list()
     else:
         text, problems = read_text(path, name)
         texts = bool(text and text.strip())
