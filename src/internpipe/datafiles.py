@@ -1,7 +1,7 @@
 """Readers shared by every check of a user's file (the recipe; fine-tuning, evaluation and
 calibration data): files opened only when they are regular files, JSON records with their
-real line numbers, and a result cache keyed by the file's size and mtime. Pure; reads files
-only.
+real line numbers, and a result cache keyed by the file's size, mtime and inode (kept in the
+internpipe home).
 
 A FIFO given as a data file would block a check forever and /dev/zero would never end, so
 anything but a regular file is refused before it is read (opened without blocking, checked
@@ -11,18 +11,23 @@ them: a raw U+2028 inside a JSON string is legal and stays inside its line.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
+import json
 import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
+from internpipe import filecache
 from internpipe.errors import Problem
 from internpipe.workers import jsonstream
 
 MAX_PROBLEMS = 20            # per file: reading stops there (a binary file has millions)
 _checked: dict[tuple[Any, ...], Any] = {}
+T = TypeVar("T")
 
 
 class NotRegularFile(OSError):
@@ -60,17 +65,35 @@ def why_unreadable(exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
 
 
-def checked_once(path: Path, key: tuple[Any, ...], check: Callable[[], Any]) -> Any:
-    """`check()`'s result, remembered while the file's size and mtime stay the same (a
-    command's check pass, its plan and its notes all ask)."""
+def checked_once(path: Path, key: tuple[Any, ...], check: Callable[[], T],
+                 result: type[T]) -> T:
+    """`check()`'s result (a dataclass with a `problems` list), remembered while the file's
+    size, mtime and inode stay the same: in this process (a command's check pass, its plan
+    and its notes all ask) and in the internpipe home (filecache.py), so plan → run → plan
+    parses a data file once."""
     try:
-        st = path.stat()
-        stamp: tuple[Any, ...] = (str(path), *key, st.st_size, st.st_mtime_ns)
+        st: os.stat_result | None = path.stat()
     except OSError:
-        stamp = (str(path), *key, None, None)
-    if stamp not in _checked:
-        _checked[stamp] = check()
-    return _checked[stamp]
+        st = None
+    here = (str(path), *key, *(filecache.stamp(st) if st else ()))
+    if here in _checked:
+        return cast(T, _checked[here])
+    found: T | None = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        store = filecache.FileCache("checks")
+        folder, name = filecache.place(path)
+        field = "check " + json.dumps(key, ensure_ascii=False)
+        known = store.get(folder, name, st, field)
+        if isinstance(known, dict):
+            with contextlib.suppress(TypeError, ValueError, KeyError):
+                found = result(**{**known, "problems": [Problem(**p)
+                                                        for p in known["problems"]]})
+        if found is None:
+            found = check()
+            store.put(folder, name, st, field, dataclasses.asdict(found))  # type: ignore[call-overload]
+            store.save()
+    _checked[here] = found if found is not None else check()
+    return cast(T, _checked[here])
 
 
 def read_text(path: Path, shown_as: str) -> tuple[str | None, list[Problem]]:

@@ -36,6 +36,7 @@ from internpipe.stages.evaluate.checks import (
     custom_items,
     data_dir,
     model_refs,
+    staged_path,
 )
 from internpipe.stages.evaluate.config import config_text, models
 from internpipe.stages.evaluate.options import (
@@ -43,6 +44,7 @@ from internpipe.stages.evaluate.options import (
     KIND,
     PRODUCES,
     Options,
+    abbr,
     backend,
     builtins,
     check,
@@ -97,7 +99,7 @@ def plan(ctx: StageContext) -> list[Step]:
         argv.append("--debug")            # all tasks in this process: 10x faster on CPU
     if eng == "lmdeploy" and any(r.produces == MODEL for r in model_refs(ctx)):
         argv += ["-a", "lmdeploy"]
-    steps = []
+    steps = stage_data(ctx)
     if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
         argv += ["-r", "latest"]          # an interrupted run of the same fingerprint
         broken = broken_outputs(out)
@@ -111,6 +113,23 @@ def plan(ctx: StageContext) -> list[Step]:
         env["OPENAI_API_KEY"] = os.environ[key_var]
     return [*steps, Step("evaluate", argv, tool="opencompass", files={"config.py": text},
                          env=env, offline=True)]
+
+
+def stage_data(ctx: StageContext) -> list[Step]:
+    """A step writing the qa rows of each file OpenCompass cannot read as it is (a JSON list,
+    fine-tuning records), read the way the check read it (workers/chatdata.py)."""
+    opts = ctx.options_as(Options)
+    steps = []
+    for d in customs(opts):
+        dest = staged_path(ctx.work, d, ctx.recipe_dir)
+        if dest is not None:
+            steps.append(Step(f"stage-{abbr(d)}", [
+                str(ctx.python), str(CHATDATA), str(resolve(ctx.recipe_dir, d.path)),
+                str(dest)], tool="opencompass", offline=True))
+    return steps
+
+
+CHATDATA = base.WORKERS / "chatdata.py"
 
 
 DROP = ("import os, sys\n"

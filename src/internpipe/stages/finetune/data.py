@@ -66,6 +66,7 @@ def _xtuner(item: dict[str, Any]) -> str | None:
     return None
 
 
+VERSION = 1        # of what a check finds: bump when it changes (the results are kept)
 CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "openai": _openai, "alpaca": _alpaca, "xtuner": _xtuner}
 # The key that tells each format, in the order they are tried.
@@ -112,9 +113,8 @@ class Checked:
 def check_file(path: Path, fmt: str | None, shown_as: str) -> Checked:
     """Every sample of one data file against `fmt` (None: the format its first record is
     written in); re-checked only when the file changed."""
-    result: Checked = checked_once(path, ("finetune", fmt, shown_as),
-                                   lambda: _check_file(path, fmt, shown_as))
-    return result
+    return checked_once(path, ("finetune", VERSION, fmt, shown_as),
+                        lambda: _check_file(path, fmt, shown_as), Checked)
 
 
 def _check_file(path: Path, forced: str | None, shown_as: str) -> Checked:
