@@ -72,3 +72,43 @@ def test_a_bad_record_inside_a_course_list_is_at_its_line(tmp_path: Path) -> Non
         assert result.returncode == 2
         assert f"assistant.json:{start}: openai format: messages[1].role" in result.stderr, \
             result.stderr
+
+
+def test_a_data_file_is_parsed_once_across_commands(tmp_path: Path) -> None:
+    """Three stages read the file (finetune, evaluate, quantize's calibration): the first
+    plan parses it once for each; validate, run, plan and status after it never again."""
+    r, data = course_recipe(tmp_path, "camp3")
+    parses = tmp_path / "parses.txt"
+    counted = {"INTERNPIPE_PLUGINS": "support.teststages,support.countparses",
+               "INTERNPIPE_TEST_PARSES": str(parses)}
+
+    def parsed() -> int:
+        return parses.read_text().splitlines().count(f"parse {data}") if parses.exists() else 0
+
+    for command, total in ((["plan"], 3), (["validate"], 3),
+                           (["run", "--until", "download"], 3), (["plan"], 3),
+                           (["status"], 3)):
+        result = cli(*command, str(r), **counted)
+        assert result.returncode == 0, (command, result.stderr)
+        assert parsed() == total, (command, parses.read_text())
+    data.write_text(data.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    assert cli("plan", str(r), **counted).returncode == 0
+    assert parsed() == 6                                  # changed: checked again
+
+
+def test_a_fresh_recipe_over_the_same_model_hashes_nothing_again(tmp_path: Path) -> None:
+    """The hash cache lives in the internpipe home: a second recipe (a fresh work dir) over
+    the same local model folder reads none of its files."""
+    log = tmp_path / "log.txt"
+    counted = {"INTERNPIPE_PLUGINS": "support.teststages,support.countparses",
+               "INTERNPIPE_TEST_PARSES": str(log)}
+    model = tmp_path / "model"
+    model.mkdir()
+    for i in range(3):
+        (model / f"w{i}.bin").write_bytes(bytes([i]) * 1000)
+    for name in ("one", "two"):
+        r = write(tmp_path / name / "r.yaml", f"version: 1\nname: {name}\nstages:\n"
+                                              f"  download: {{source: {model}}}\n")
+        assert cli("plan", str(r), **counted).returncode == 0
+    hashed = [x for x in log.read_text().splitlines() if x.startswith("hash ")]
+    assert sorted(hashed) == [f"hash {model}/w{i}.bin" for i in range(3)], hashed

@@ -5,10 +5,11 @@ sizes of the model when it comes from a local folder."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import Problems, json_records, open_regular, read_text
+from internpipe.datafiles import Problems, checked_once, json_records, open_regular, read_text
 from internpipe.errors import Problem
 from internpipe.stages import Section
 from internpipe.stages.base import resolve, shown
@@ -16,6 +17,7 @@ from internpipe.stages.download.checks import local_model
 from internpipe.stages.quantize.options import NAMED_CALIB, Options
 
 SIZES = ("hidden_size", "intermediate_size")
+VERSION = 1        # of what the calibration check finds: bump when it changes (results are kept)
 
 
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
@@ -57,27 +59,37 @@ def group_size_problem(group_size: int, config: Path) -> str | None:
     return None
 
 
+@dataclass
+class Calib:
+    """What a calibration file holds: whether it has text, and what is wrong in it."""
+
+    texts: bool
+    problems: list[Problem]
+
+
 def _calib_problems(section: Section, path: Path, recipe_dir: Path) -> list[Problem]:
-    """The file read the way workers/quant_checks.py stages it: JSON lines or one JSON list
-    (the same reader, workers/jsonstream.py), else plain text."""
     name = shown(path, recipe_dir)
-    texts = 0
-    if path.suffix in (".jsonl", ".json"):
-        found = Problems(name)
-        for n, item in json_records(path, found):
-            has_text, why = _texts(item)
-            if why:
-                found.add(n, f"calibration: {why}")
-            texts += has_text
-        problems = found.as_list()
-    else:
-        text, problems = read_text(path, name)
-        texts = bool(text and text.strip())
+    found = checked_once(path, ("calib", VERSION, name), lambda: _calib(path, name), Calib)
     problems = [p if p.line else section.problem(f"{name}: {p.message}", "calib")
-                for p in problems]
-    if not problems and not texts:
+                for p in found.problems]
+    if not problems and not found.texts:
         problems.append(section.problem(f"{name} holds no calibration text", "calib"))
     return problems
+
+
+def _calib(path: Path, name: str) -> Calib:
+    """The file read the way workers/quant_checks.py stages it: JSON lines or one JSON list
+    (the same reader, workers/jsonstream.py), else plain text."""
+    if path.suffix not in (".jsonl", ".json"):
+        text, problems = read_text(path, name)
+        return Calib(bool(text and text.strip()), problems)
+    found, texts = Problems(name), False
+    for n, item in json_records(path, found):
+        has_text, why = _texts(item)
+        if why:
+            found.add(n, f"calibration: {why}")
+        texts = texts or has_text
+    return Calib(texts, found.as_list())
 
 
 def _texts(item: Any) -> tuple[bool, str | None]:
