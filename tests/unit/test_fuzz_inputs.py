@@ -284,7 +284,7 @@ def test_a_200_mb_data_file_is_checked_in_bounded_memory(tmp_path: Path, shape: 
     assert (tmp_path / name).stat().st_size > 200e6
     path = write(tmp_path / "r.yaml", "version: 1\nname: big\ndevice: cpu\nstages:\n"
                                       "  download:\n    source: ./m\n  finetune:\n"
-                                      f"    data: {name}\n")
+                                      f"    data: {name}\n    format: xtuner\n")
     for command in ("validate", "plan"):
         # each parses: the check's result kept by the one before is dropped
         shutil.rmtree(Path(os.environ["INTERNPIPE_HOME"]) / "cache", ignore_errors=True)

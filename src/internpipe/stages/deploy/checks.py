@@ -28,6 +28,10 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
                     "`engine: lmdeploy` on a CUDA machine, or remove the option", option))
         if opts.tp > 1:
             problems.append(section.problem("tp > 1 needs the lmdeploy engine", "tp"))
+    elif opts.continuous_batching:
+        problems.append(section.problem(
+            "`continuous_batching` is for the transformers engine; LMDeploy batches "
+            "concurrent requests itself (`max_batch_size`)", "continuous_batching"))
     res = section.resources
     if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
         problems.append(section.problem(f"tp {opts.tp} does not fit the {res.gpus_per_node} "
