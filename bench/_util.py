@@ -20,6 +20,15 @@ def internpipe() -> list[str]:
     return [str(exe)] if exe.exists() else [PY, "-m", "internpipe"]
 
 
+def this_checkout(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment with this checkout's src/ first on PYTHONPATH (absolute: a command
+    run in another folder must still measure this code, not an installed internpipe)."""
+    env = dict(env or os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                      env.get("PYTHONPATH")]))
+    return env
+
+
 @dataclass(frozen=True)
 class Sample:
     wall: float   # seconds
@@ -32,7 +41,7 @@ def timed_run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | Non
     """Run once with output discarded. CPU and peak RSS are that child's own (os.wait4),
     so other children of this process do not count."""
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=cwd, env=env or dict(os.environ),
+    child = subprocess.Popen(cmd, cwd=cwd, env=this_checkout(env),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t0

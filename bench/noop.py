@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import HEADER, PY, ROOT, alternate, internpipe, row
+from _util import HEADER, PY, ROOT, alternate, internpipe, row, this_checkout
 
 GB = 1 << 30
 
@@ -38,12 +38,12 @@ def main() -> None:
                           f"    source: {model}\n")
         t0 = time.perf_counter()
         first = subprocess.run([*internpipe(), "run", str(recipe), "--json"],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=this_checkout())
         cold = time.perf_counter() - t0
         if first.returncode != 0:
             raise SystemExit(first.stderr)
         again = subprocess.run([*internpipe(), "run", str(recipe), "--json"],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=this_checkout())
         statuses = [json.loads(x).get("status") for x in again.stdout.splitlines()]
         assert "cached" in statuses, again.stdout
         base, runs = alternate([*internpipe(), "run", str(recipe), "--json"],

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from _util import internpipe  # noqa: E402
+from _util import internpipe, this_checkout  # noqa: E402
 from internpipe import envs, services  # noqa: E402
 
 MODEL = ROOT / "recipes" / "models" / "tiny-internlm2"
@@ -120,7 +120,7 @@ def main() -> None:
     device = "cuda" if args.engine == "lmdeploy" else "cpu"
     up = subprocess.run([*internpipe(), "deploy", str(MODEL), "--engine", args.engine,
                          "--port", "auto", "--detach", "--json", "--device", device],
-                        cwd=work, capture_output=True, text=True, env=dict(os.environ))
+                        cwd=work, capture_output=True, text=True, env=this_checkout())
     if up.returncode != 0:
         raise SystemExit(up.stderr)
     ours = json.loads(up.stdout.splitlines()[-1])
