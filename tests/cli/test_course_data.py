@@ -112,3 +112,16 @@ def test_a_fresh_recipe_over_the_same_model_hashes_nothing_again(tmp_path: Path)
         assert cli("plan", str(r), **counted).returncode == 0
     hashed = [x for x in log.read_text().splitlines() if x.startswith("hash ")]
     assert sorted(hashed) == [f"hash {model}/w{i}.bin" for i in range(3)], hashed
+
+
+def test_the_finetune_command_detects_the_format_too(tmp_path: Path) -> None:
+    data = course.camp3(tmp_path / "assistant.json", n=3)
+    text = data.read_text(encoding="utf-8")
+    data.write_text(text.replace('"output": "我在', '"output": 7, "x": "', 1), encoding="utf-8")
+    result = cli("finetune", str(TINY_MODEL), "--data", str(data), "--device", "cpu",
+                 cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "xtuner format: conversation[0].output must be a string" in result.stderr
+    forced = cli("finetune", str(TINY_MODEL), "--data", str(data), "--format", "alpaca",
+                 "--device", "cpu", cwd=tmp_path)
+    assert forced.returncode == 2 and "set `format: xtuner`" in forced.stderr, forced.stderr

@@ -21,8 +21,9 @@ def command(
                                          show_default=False)],
     data: Annotated[list[Path], typer.Option("--data", metavar="FILE", help="Training data "
                                              "(repeatable).", show_default=False)],
-    data_format: Annotated[str, typer.Option("--format", help="openai | alpaca | xtuner")
-                           ] = "openai",
+    data_format: Annotated[str | None, typer.Option(
+        "--format", help="openai | alpaca | xtuner (default: detected from the first record)",
+        show_default=False)] = None,
     method: Annotated[str, typer.Option("--method", help="lora | qlora | full")] = "lora",
     epochs: Annotated[int, typer.Option("--epochs")] = 1,
     lr: Annotated[float, typer.Option("--lr")] = 2e-4,
@@ -46,10 +47,12 @@ def command(
     sigterm_as_interrupt()
     with guard(json_mode):
         cwd = Path.cwd()
-        stages = {"download": {"source": model},
-                  "finetune": {"data": [str(p if p.is_absolute() else cwd / p) for p in data],
-                               "format": data_format, "method": method, "epochs": epochs,
-                               "lr": lr}}
+        finetune: dict[str, object] = {
+            "data": [str(p if p.is_absolute() else cwd / p) for p in data],
+            "method": method, "epochs": epochs, "lr": lr}
+        if data_format:
+            finetune["format"] = data_format
+        stages = {"download": {"source": model}, "finetune": finetune}
         r, code = run_from_arguments("finetune", name, stages, set_, device, json_mode)
     if code == 0 and not json_mode:
         print(f"model: {r.workdir / 'stages' / 'finetune' / 'out'}")
