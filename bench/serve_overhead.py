@@ -56,7 +56,9 @@ def bare(engine: str, port: int,
         model = "bench"
     else:
         argv = [str(env.bin / "transformers"), "serve", str(MODEL), "--device", "cpu",
-                "--host", "127.0.0.1", "--port", str(port), *(extra or [])]
+                "--host", "127.0.0.1", "--port", str(port),
+                # as the deploy stage serves it, unless the caller says otherwise
+                *(["--continuous-batching"] if extra is None else extra)]
         model = str(MODEL)
     server = subprocess.Popen(argv, env=envs.step_environ(env, offline=True),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -28,7 +28,7 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
                     "`engine: lmdeploy` on a CUDA machine, or remove the option", option))
         if opts.tp > 1:
             problems.append(section.problem("tp > 1 needs the lmdeploy engine", "tp"))
-    elif opts.continuous_batching:
+    elif "continuous_batching" in opts.model_fields_set and opts.continuous_batching:
         problems.append(section.problem(
             "`continuous_batching` is for the transformers engine; LMDeploy batches "
             "concurrent requests itself (`max_batch_size`)", "continuous_batching"))
