@@ -41,7 +41,7 @@ def shell_script(demo: Path) -> str:
     """The demo's upstream commands, in order, as a user would type them."""
     r = recipe.load(demo)
     wd = WorkDir(r.workdir)
-    plan = make_plan(r, HashCache(wd.hashes_file).path_hash, "cpu", Selection(force=True))
+    plan = make_plan(r, HashCache(wd.root / "hashes").path_hash, "cpu", Selection(force=True))
     state = wd.entries()
     lines = ["#!/usr/bin/env bash", "set -euo pipefail"]
     server_pid = None

@@ -24,7 +24,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _util import PY, ROOT, Sample, internpipe, timed_run
+from _util import PY, ROOT, alternate, internpipe
 
 BASELINE = [PY, "-c", "pass"]
 # (label, arguments after `internpipe`, target: (what, limit in seconds) or None)
@@ -39,19 +39,6 @@ COMMANDS: list[tuple[str, list[str], tuple[str, float] | None]] = [
 def files_under(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in root.rglob("*") if p.is_file() or p.is_dir()}
-
-
-def alternate(cmd: list[str], repeat: int, cwd: Path) -> tuple[list[Sample], list[Sample]]:
-    """(baseline samples, command samples), taken in turn after one untimed run of each
-    (it writes the bytecode caches, fills the page cache)."""
-    timed_run(BASELINE, cwd)
-    timed_run(cmd, cwd)
-    base: list[Sample] = []
-    runs: list[Sample] = []
-    for _ in range(repeat):
-        base.append(timed_run(BASELINE, cwd))
-        runs.append(timed_run(cmd, cwd))
-    return base, runs
 
 
 def main() -> None:
@@ -73,7 +60,7 @@ def main() -> None:
               f"{'cpu ms':>10}{'base':>7}{'ratio':>8}   target")
         missed = 0
         for label, argv, target in COMMANDS:
-            base, runs = alternate([*internpipe(), *argv], args.repeat, recipes)
+            base, runs = alternate([*internpipe(), *argv], BASELINE, args.repeat, recipes)
             wall = statistics.median(s.wall for s in runs)
             cpu = statistics.median(s.cpu for s in runs)
             base_wall = statistics.median(s.wall for s in base)

@@ -1,7 +1,7 @@
 """Readers shared by every check of a user's file (the recipe; fine-tuning, evaluation and
 calibration data): files opened only when they are regular files, JSON records with their
-real line numbers, and a result cache keyed by the file's size and mtime. Pure; reads files
-only.
+real line numbers, and a result cache keyed by the file's size, mtime and inode (kept in the
+internpipe home).
 
 A FIFO given as a data file would block a check forever and /dev/zero would never end, so
 anything but a regular file is refused before it is read (opened without blocking, checked
@@ -11,20 +11,23 @@ them: a raw U+2028 inside a JSON string is legal and stays inside its line.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
 import json
 import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
+from internpipe import filecache
 from internpipe.errors import Problem
+from internpipe.workers import jsonstream
 
-MAX_LINE = 64 << 20          # one JSON line: beyond this it is a mistake, not a sample
 MAX_PROBLEMS = 20            # per file: reading stops there (a binary file has millions)
 _checked: dict[tuple[Any, ...], Any] = {}
-_BOM = b"\xef\xbb\xbf"
+T = TypeVar("T")
 
 
 class NotRegularFile(OSError):
@@ -62,17 +65,35 @@ def why_unreadable(exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
 
 
-def checked_once(path: Path, key: tuple[Any, ...], check: Callable[[], Any]) -> Any:
-    """`check()`'s result, remembered while the file's size and mtime stay the same (a
-    command's check pass, its plan and its notes all ask)."""
+def checked_once(path: Path, key: tuple[Any, ...], check: Callable[[], T],
+                 result: type[T]) -> T:
+    """`check()`'s result (a dataclass with a `problems` list), remembered while the file's
+    size, mtime and inode stay the same: in this process (a command's check pass, its plan
+    and its notes all ask) and in the internpipe home (filecache.py), so plan → run → plan
+    parses a data file once."""
     try:
-        st = path.stat()
-        stamp: tuple[Any, ...] = (str(path), *key, st.st_size, st.st_mtime_ns)
+        st: os.stat_result | None = path.stat()
     except OSError:
-        stamp = (str(path), *key, None, None)
-    if stamp not in _checked:
-        _checked[stamp] = check()
-    return _checked[stamp]
+        st = None
+    here = (str(path), *key, *(filecache.stamp(st) if st else ()))
+    if here in _checked:
+        return cast(T, _checked[here])
+    found: T | None = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        store = filecache.FileCache("checks")
+        folder, name = filecache.place(path)
+        field = "check " + json.dumps(key, ensure_ascii=False)
+        known = store.get(folder, name, st, field)
+        if isinstance(known, dict):
+            with contextlib.suppress(TypeError, ValueError, KeyError):
+                found = result(**{**known, "problems": [Problem(**p)
+                                                        for p in known["problems"]]})
+        if found is None:
+            found = check()
+            store.put(folder, name, st, field, dataclasses.asdict(found))  # type: ignore[call-overload]
+            store.save()
+    _checked[here] = found if found is not None else check()
+    return cast(T, _checked[here])
 
 
 def read_text(path: Path, shown_as: str) -> tuple[str | None, list[Problem]]:
@@ -90,131 +111,66 @@ def read_text(path: Path, shown_as: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(shown_as, line, "", "not UTF-8 text")]
 
 
-def _loads(text: str) -> tuple[Any, str | None]:
-    """(value, None) or (None, why it is not JSON). Nesting too deep for Python's parser and
-    integers too long for int() are reasons, not crashes."""
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON: {exc.msg} (column {exc.colno})"
-    except RecursionError:
-        return None, "invalid JSON: nested too deeply"
-    except ValueError as exc:
-        return None, f"invalid JSON: {exc}"
+class Problems:
+    """What is wrong in one data file, collapsed: the same message on many records is one
+    problem ("lines 2–80010 (16002 records): …"), so a file whose every record is wrong in
+    the same way reads as one line, and memory stays bounded however many records fail.
+    `full` once MAX_PROBLEMS different messages are found (reading may stop there)."""
 
+    def __init__(self, shown_as: str) -> None:
+        self.shown_as = shown_as
+        self.groups: dict[str, list[Any]] = {}       # message → [first, last, count]
+        self.unlocated: list[Problem] = []
 
-def json_lines(f: BinaryIO, shown_as: str, problems: list[Problem],
-               blank: str | None = None) -> Iterator[tuple[int, Any]]:
-    """(line, value) of each JSON line, read one line at a time; what is wrong with a line
-    goes to `problems` (a blank line too when `blank` says why it matters)."""
-    n = 0
-    while len(problems) < MAX_PROBLEMS and (raw := f.readline(MAX_LINE + 1)):
-        n += 1
-        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-            problems.append(Problem(shown_as, n, "", f"a line longer than {MAX_LINE >> 20} "
-                                                     "MiB"))
+    def add(self, line: int | None, message: str) -> None:
+        if line is None:
+            self.unlocated.append(Problem(self.shown_as, None, "", message))
             return
-        if n == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            problems.append(Problem(shown_as, n, "", "not UTF-8 text"))
-            continue
-        if not line.strip():
-            if blank:
-                problems.append(Problem(shown_as, n, "", blank))
-            continue
-        value, why = _loads(line)
-        if why is None:
-            yield n, value
+        group = self.groups.get(message)
+        if group is None:
+            self.groups[message] = [line, line, 1]
         else:
-            problems.append(Problem(shown_as, n, "", why))
+            group[1], group[2] = line, group[2] + 1
+
+    @property
+    def full(self) -> bool:
+        return len(self.groups) + len(self.unlocated) >= MAX_PROBLEMS
+
+    @property
+    def records(self) -> int:
+        """How many records have a problem."""
+        return sum(g[2] for g in self.groups.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.groups or self.unlocated)
+
+    def as_list(self, hint: str = "") -> list[Problem]:
+        found = list(self.unlocated)
+        for message, (first, last, count) in self.groups.items():
+            text = message if count == 1 else \
+                f"lines {first}–{last} ({count} records): {message}"
+            found.append(Problem(self.shown_as, first, "", text + hint))
+        return found
 
 
-def _skip(text: str, pos: int) -> int:
-    """The position of the first non-blank character at or after `pos`."""
-    while pos < len(text) and text[pos] in " \t\n\r":
-        pos += 1
-    return pos
-
-
-def json_array(text: str, shown_as: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
-    """(line, item) of each item of a JSON list, the line being where the item starts."""
-    decoder = json.JSONDecoder()
-    pos = _skip(text, 0) + 1       # past the "["
-    line, counted = 1, 0
-
-    def where(at: int) -> int:
-        nonlocal line, counted
-        line += text.count("\n", counted, at)
-        counted = at
-        return line
-
-    pos = _skip(text, pos)
-    if text.startswith("]", pos):
-        pos = _skip(text, pos + 1)
-    else:
-        while True:
-            start = where(pos)
-            try:
-                item, end = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(shown_as, exc.lineno, "", f"invalid JSON: {exc.msg} "
-                                                                  f"(column {exc.colno})"))
-                return
-            except (RecursionError, ValueError) as exc:
-                why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-                problems.append(Problem(shown_as, start, "", f"invalid JSON: {why}"))
-                return
-            yield start, item
-            pos = _skip(text, end)
-            if text.startswith(",", pos):
-                pos = _skip(text, pos + 1)
-                continue
-            if not text.startswith("]", pos):
-                problems.append(Problem(shown_as, where(pos), "",
-                                        "invalid JSON: expected ',' or ']' after an item"))
-                return
-            pos = _skip(text, pos + 1)
-            break
-    if pos != len(text):
-        problems.append(Problem(shown_as, where(pos), "", "invalid JSON: extra data after "
-                                                          "the list"))
-
-
-def starts_with_list(f: BinaryIO) -> bool:
-    """Whether the file's first non-blank character is "[" (a JSON list, not JSON lines).
-    The file is left at its start."""
-    head = f.read(1 << 16).removeprefix(_BOM).lstrip(b" \t\r\n")
-    while not head and (chunk := f.read(1 << 16)):
-        head = chunk.lstrip(b" \t\r\n")
-    f.seek(0)
-    return head.startswith(b"[")
-
-
-def json_records(path: Path, shown_as: str, problems: list[Problem],
+def json_records(path: Path, problems: Problems,
                  blank: str | None = None) -> Iterator[tuple[int, Any]]:
-    """(line, record) of a data file that is either JSON lines (read a line at a time) or one
-    JSON list; why the file or a record cannot be read goes to `problems`."""
+    """(line, record) of a data file that is either JSON lines or one JSON list, read as it
+    goes (workers/jsonstream.py); why the file or a record cannot be read goes to
+    `problems`, and reading stops once they are `full`."""
     try:
         f = open_regular(path)
     except OSError as exc:
-        problems.append(Problem(shown_as, None, "", why_unreadable(exc)))
+        problems.add(None, why_unreadable(exc))
         return
     with f:
         try:
-            if not starts_with_list(f):
-                yield from json_lines(f, shown_as, problems, blank)
-                return
-            raw = f.read()
+            for line, value, why in jsonstream.records(f, blank):
+                if why is None:
+                    yield line, value
+                else:
+                    problems.add(line, why)
+                if problems.full:
+                    return
         except OSError as exc:
-            problems.append(Problem(shown_as, None, "", why_unreadable(exc)))
-            return
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(shown_as, raw[: exc.start].count(b"\n") + 1, "",
-                                "not UTF-8 text"))
-        return
-    yield from json_array(text, shown_as, problems)
+            problems.add(None, why_unreadable(exc))

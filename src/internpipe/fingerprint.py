@@ -1,6 +1,6 @@
 """Fingerprints: canonical JSON hashes of a stage's options, env and inputs, and content
-hashes of local files that are computed once and remembered by (size, mtime, inode) so a
-re-run of a finished recipe never re-reads weights or data."""
+hashes of local files that are computed once and remembered by (size, mtime, inode) in the
+internpipe home, so neither a re-run nor a fresh recipe over the same model re-reads it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from internpipe import datafiles, state
+from internpipe import datafiles
+from internpipe.filecache import FileCache, place
 
 CHUNK = 1 << 20
 
@@ -35,44 +36,44 @@ def sha256_file(path: Path) -> str:
 
 
 class HashCache:
-    """sha256 of local files, kept in a JSON file beside the state and re-used while a file's
-    size, mtime and inode are unchanged."""
+    """sha256 of local files, remembered in the internpipe home (filecache.py) while a file's
+    size, mtime and inode are unchanged: across commands, work dirs and recipes."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: dict[str, dict[str, Any]] = state.read_json(path, {})
-        self.dirty = False
+    def __init__(self, base: Path | None = None) -> None:
+        self.store = FileCache("sha256", base)
 
     def file(self, path: Path) -> str:
-        st = path.stat()
+        folder, name = place(path)
+        return self._file(folder, name, path.stat())
+
+    def _file(self, folder: str, name: str, st: os.stat_result) -> str:
         if not stat.S_ISREG(st.st_mode):
-            raise datafiles.NotRegularFile(path, st.st_mode)
-        key = str(path.resolve())
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
-        entry = self.entries.get(key)
-        if entry and entry.get("stamp") == stamp:
-            return str(entry["sha256"])
-        sha = sha256_file(path)
-        self.entries[key] = {"stamp": stamp, "sha256": sha}
-        self.dirty = True
+            raise datafiles.NotRegularFile(Path(folder, name), st.st_mode)
+        known = self.store.get(folder, name, st, "sha256")
+        if isinstance(known, str):
+            return known
+        sha = sha256_file(Path(folder, name))
+        self.store.put(folder, name, st, "sha256", sha)
         return sha
 
     def path_hash(self, path: Path) -> str:
-        """A file's sha256, or for a folder the hash of its (relative path, sha256) list."""
-        if path.is_dir():
-            listing = []
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    full = Path(root) / name
-                    listing.append([str(full.relative_to(path)), self.file(full)])
-            return digest(listing)
-        return self.file(path)
+        """A file's sha256, or for a folder the hash of its (relative path, sha256) list.
+        A folder is resolved once, its files by joining names (no resolve per file)."""
+        if not path.is_dir():
+            return self.file(path)
+        top = str(path.resolve())
+        listing = []
+        for root, dirs, files in os.walk(top):
+            dirs.sort()
+            rel = os.path.relpath(root, top)
+            for name in sorted(files):
+                st = os.stat(os.path.join(root, name))
+                listing.append([os.path.normpath(os.path.join(rel, name)),
+                                self._file(root, name, st)])
+        return digest(listing)
 
     def save(self) -> None:
-        if self.dirty:
-            state.write_json(self.path, self.entries)
-            self.dirty = False
+        self.store.save()
 
 
 def manifest(folder: Path, cache: HashCache | None = None) -> dict[str, Any]:

@@ -78,16 +78,14 @@ def selection(start: str | None = None, until: str | None = None, only: str | No
 
 def plan(recipe: Recipe, device: str | None, sel: Selection | None = None,
          with_steps: bool = True) -> Plan:
-    """The plan (see plan.py for what planning reads); the hash cache is saved once the
-    work dir exists."""
+    """The plan (see plan.py for what planning reads); the hashes it computed are kept in
+    the internpipe home (fingerprint.HashCache), so a fresh recipe does not hash again."""
     from internpipe.fingerprint import HashCache
     from internpipe.plan import make_plan
-    from internpipe.state import WorkDir
 
-    cache = HashCache(WorkDir(recipe.workdir).hashes_file)
+    cache = HashCache()
     result = make_plan(recipe, cache.path_hash, device, sel, with_steps=with_steps)
-    if recipe.workdir.exists():
-        cache.save()
+    cache.save()
     return result
 
 

@@ -1,8 +1,8 @@
 """The work dir: layout, atomic JSON writes, the run lock and the per-stage state entries.
+(The hash cache of local files lives in the internpipe home: filecache.py.)
 
 Layout of `.internpipe/<recipe name>/`:
     state.json            finished stages: fingerprint, its components, artifact, timings
-    hashes.json           the local-file hash cache
     run.lock              flock'ed by the one run in progress; holds who owns it
     stages/<stage>/out/   the published output (renamed into place when complete)
     stages/<stage>/.out.tmp/  the output being built
@@ -88,10 +88,6 @@ class WorkDir:
     @property
     def state_file(self) -> Path:
         return self.root / "state.json"
-
-    @property
-    def hashes_file(self) -> Path:
-        return self.root / "hashes.json"
 
     @property
     def lock_file(self) -> Path:

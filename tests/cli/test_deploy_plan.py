@@ -114,3 +114,17 @@ def test_plan_shows_the_launcher_command_and_never_the_key(tmp_path: Path) -> No
         out = " ".join(result.stdout.split())
         assert "lmdeploy_serve.py --api-key-env MY_KEY -- serve api_server " in out, out
         assert "s3cret-key" not in result.stdout + result.stderr
+
+
+def test_continuous_batching_on_the_transformers_engine(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    port: 23400\n")                  # on by default
+    result = cli("plan", str(r), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "serve " in result.stdout and "--continuous-batching" in result.stdout
+    assert "--continuous-batching" in transformers_argv(ctx(tmp_path, TINY_MODEL), 1)
+    plain = transformers_argv(ctx(tmp_path, TINY_MODEL, continuous_batching=False), 1)
+    assert "--continuous-batching" not in plain
+    r = recipe(tmp_path, "    engine: lmdeploy\n    continuous_batching: true\n")
+    result = cli("validate", str(r))
+    assert result.returncode == 2, result.stdout
+    assert "`continuous_batching` is for the transformers engine" in result.stderr

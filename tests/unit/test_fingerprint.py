@@ -56,3 +56,25 @@ def test_manifest_lists_files_without_itself(tmp_path: Path) -> None:
     m = fingerprint.manifest(tmp_path)
     assert [f["path"] for f in m["files"]] == ["w.bin"]
     assert m["files"][0]["size"] == 3
+
+
+def test_the_cache_merges_writers_and_survives_an_unwritable_home(tmp_path: Path) -> None:
+    from internpipe.filecache import FileCache
+
+    for name in ("a", "b"):
+        (tmp_path / name).write_text(name)
+    one, two = FileCache("k", tmp_path / "c"), FileCache("k", tmp_path / "c")
+    one.put(str(tmp_path), "a", (tmp_path / "a").stat(), "v", 1)
+    two.put(str(tmp_path), "b", (tmp_path / "b").stat(), "v", 2)
+    one.save()
+    two.save()                                   # read what `one` wrote, then added its own
+    again = FileCache("k", tmp_path / "c")
+    assert again.get(str(tmp_path), "a", (tmp_path / "a").stat(), "v") == 1
+    assert again.get(str(tmp_path), "b", (tmp_path / "b").stat(), "v") == 2
+    (tmp_path / "a").write_text("changed")
+    assert again.get(str(tmp_path), "a", (tmp_path / "a").stat(), "v") is None
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    cache = HashCache(blocked)                   # its folder cannot be made: no error
+    assert cache.file(tmp_path / "b") == fingerprint.sha256_file(tmp_path / "b")
+    cache.save()

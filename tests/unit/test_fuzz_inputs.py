@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -190,9 +192,10 @@ MEMORY = 1 << 30              # address space a validate process may map
 PEAK_RSS_KB = 200 * 1024      # what it may really use (about 40 MB seen)
 
 
-def bounded_validate(path: Path, command: str = "validate") -> tuple[int, str, float, int]:
+def bounded_validate(path: Path, command: str = "validate",
+                     limit: float = 30) -> tuple[int, str, float, int]:
     """(exit code, stderr, seconds, peak RSS in KB) of `internpipe validate` (or `plan`) under
-    RLIMIT_AS (a run-away allocation fails instead of swapping) and a 30 s limit; the RSS
+    RLIMIT_AS (a run-away allocation fails instead of swapping) and a time limit; the RSS
     is the process's own (wait4), not the largest child's so far."""
     def limits() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
@@ -207,10 +210,10 @@ def bounded_validate(path: Path, command: str = "validate") -> tuple[int, str, f
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            if time.monotonic() - t0 > 30:
+            if time.monotonic() - t0 > limit:
                 proc.kill()
                 os.wait4(proc.pid, 0)
-                raise AssertionError(f"{command} {path.name} ran past 30 s")
+                raise AssertionError(f"{command} {path.name} ran past {limit} s")
             time.sleep(0.01)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, err.read_text(errors="replace"), time.monotonic() - t0, \
@@ -254,3 +257,37 @@ def test_a_large_data_file_is_checked_a_line_at_a_time(tmp_path: Path) -> None:
         code, err, took, peak = bounded_validate(path, command)
         assert code == 0, err
         assert peak < 120 * 1024 and took < 20, (command, peak, took)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["list", "lines"])
+def test_a_200_mb_data_file_is_checked_in_bounded_memory(tmp_path: Path, shape: str) -> None:
+    """200 MB of course-style data, as one JSON list (indent 4, as the course's generators
+    write it) or as JSON lines: parsed as it goes (workers/jsonstream.py), so validate and
+    plan stay far below the file's size (a whole-file read held 600+ MB)."""
+    write(tmp_path / "m" / "config.json", "{}")
+    record = {"conversation": [{"system": "你是助手", "input": "请介绍一下你自己" * 4,
+                                "output": "我是书生·浦语的小助手" * 8}]}
+    if shape == "list":
+        one = json.dumps(record, ensure_ascii=False, indent=4).replace("\n", "\n    ")
+        unit = ("    " + one + ",\n").encode()
+        name, head, tail = "big.json", b"[\n", b"    " + one.encode() + b"\n]\n"
+    else:
+        unit = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        name, head, tail = "big.jsonl", b"", b""
+    with open(tmp_path / name, "wb") as f:
+        f.write(head)
+        block = unit * max(1, (1 << 20) // len(unit))
+        for _ in range(200):
+            f.write(block)
+        f.write(tail)
+    assert (tmp_path / name).stat().st_size > 200e6
+    path = write(tmp_path / "r.yaml", "version: 1\nname: big\ndevice: cpu\nstages:\n"
+                                      "  download:\n    source: ./m\n  finetune:\n"
+                                      f"    data: {name}\n    format: xtuner\n")
+    for command in ("validate", "plan"):
+        # each parses: the check's result kept by the one before is dropped
+        shutil.rmtree(Path(os.environ["INTERNPIPE_HOME"]) / "cache", ignore_errors=True)
+        code, err, _, peak = bounded_validate(path, command, limit=120)
+        assert code == 0, err
+        assert peak < 100 * 1024, (command, peak)

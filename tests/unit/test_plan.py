@@ -17,7 +17,7 @@ def setup(tmp_path: Path, text: str = CHAIN, overrides: list[str] | None = None)
     path = tmp_path / "r.yaml"
     path.write_text(text)
     r = recipe.load(path, overrides)
-    cache = HashCache(WorkDir(r.workdir).hashes_file)
+    cache = HashCache(WorkDir(r.workdir).root / "hashes")
     return r, cache
 
 

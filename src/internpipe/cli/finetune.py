@@ -21,9 +21,9 @@ def command(
                                          show_default=False)],
     data: Annotated[list[Path], typer.Option("--data", metavar="FILE", help="Training data "
                                              "(repeatable).", show_default=False)],
-    data_format: Annotated[Literal["openai", "alpaca", "xtuner"], typer.Option(
-        "--format", help="The data's format.")
-                           ] = "openai",
+    data_format: Annotated[Literal["openai", "alpaca", "xtuner"] | None, typer.Option(
+        "--format", help="The data's format (default: detected from the first record).",
+        show_default=False)] = None,
     method: Annotated[Literal["lora", "qlora", "full"], typer.Option(
         "--method", help="LoRA, QLoRA (CUDA) or full fine-tuning.")] = "lora",
     epochs: Annotated[int, typer.Option("--epochs", "--max-epochs")] = 1,
@@ -57,12 +57,14 @@ def command(
     sigterm_as_interrupt()
     with guard(json_mode):
         cwd = Path.cwd()
-        stages = {"download": {"source": model},
-                  "finetune": {"data": [str(p if p.is_absolute() else cwd / p) for p in data],
-                               "format": data_format, "method": method, "epochs": epochs,
-                               "lr": lr,
-                               **({"template": template} if template else {}),
-                               **({"deepspeed": deepspeed} if deepspeed else {})}}
+        finetune: dict[str, object] = {
+            "data": [str(p if p.is_absolute() else cwd / p) for p in data],
+            "method": method, "epochs": epochs, "lr": lr,
+            **({"template": template} if template else {}),
+            **({"deepspeed": deepspeed} if deepspeed else {})}
+        if data_format:
+            finetune["format"] = data_format
+        stages = {"download": {"source": model}, "finetune": finetune}
         r, code = run_from_arguments("finetune", name, stages, set_, device, json_mode)
     if code == 0 and not json_mode:
         print(f"model: {r.workdir / 'stages' / 'finetune' / 'out'}")

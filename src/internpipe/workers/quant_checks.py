@@ -4,8 +4,9 @@
         Put a local calibration file where LMDeploy's `--calib-dataset wikitext2` finds it
         offline: DIR/wikitext/README.md (config wikitext-2-raw-v1 → the parquet file) and
         DIR/wikitext/wikitext-2-raw-v1/train-00000-of-00001.parquet with a `text` column.
-        FILE: plain text (one sample per paragraph) or JSON lines with "text", or chat data
-        ("messages" / "conversation" / alpaca), whose strings are joined.
+        FILE: plain text (one sample per paragraph), or JSON lines or one JSON list of
+        records with "text", or chat data ("messages" / "conversation" / alpaca), whose
+        strings are joined.
 
     python quant_checks.py probe-hub NAME REPO LOCAL_COPY
         Whether the hub answers that LMDeploy fetches the named calibration set from
@@ -49,15 +50,20 @@ def stage_calib(path: str, dest: str) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with open(path, encoding="utf-8") as f:
-        raw = f.read()
     samples: list[str] = []
     if path.endswith((".jsonl", ".json")):
-        for line in raw.split("\n"):   # "\n" only: a raw U+2028 is inside a JSON string
-            if line.strip():
-                samples += texts_of(json.loads(line))
+        # JSON lines or one JSON list, read as internpipe's check read it (jsonstream.py)
+        from jsonstream import records  # type: ignore[import-not-found]  # a sibling, by path
+
+        with open(path, "rb") as f:
+            for line, value, why in records(f):
+                if why is not None:
+                    print(f"internpipe-error: {path}:{line}: {why}", flush=True)
+                    return 3
+                samples += texts_of(value)
     else:
-        samples = [p.strip() for p in raw.split("\n\n") if p.strip()]
+        with open(path, encoding="utf-8") as f:
+            samples = [p.strip() for p in f.read().split("\n\n") if p.strip()]
     if not samples:
         print(f"internpipe-error: {path} holds no calibration text", flush=True)
         return 3

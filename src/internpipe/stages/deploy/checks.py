@@ -36,6 +36,10 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
                 f"cache) changes the answers, and the transformers engine on {device} has no "
                 "quantized KV cache; use `quant_policy: 0` here, or serve with LMDeploy on "
                 "a CUDA machine (`device: cuda`)", "quant_policy"))
+    elif "continuous_batching" in opts.model_fields_set and opts.continuous_batching:
+        problems.append(section.problem(
+            "`continuous_batching` is for the transformers engine; LMDeploy batches "
+            "concurrent requests itself (`max_batch_size`)", "continuous_batching"))
     res = section.resources
     if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
         problems.append(section.problem(f"tp {opts.tp} does not fit the {res.gpus_per_node} "

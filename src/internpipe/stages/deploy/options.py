@@ -42,6 +42,9 @@ class Options(Base):
     tp: int = Field(1, ge=1, le=1024)
     session_len: int | None = Field(None, ge=1, le=1 << 24)
     max_batch_size: int | None = Field(None, ge=1, le=65536)
+    continuous_batching: bool = Field(True, description="the transformers engine: batch "
+                                      "concurrent requests (transformers serve "
+                                      "--continuous-batching); false serves them one by one")
     host: Host = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] | Literal["auto"] = 23333
     model_name: Line | None = Field(None, min_length=1)

@@ -108,9 +108,10 @@ def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
 
 def transformers_argv(ctx: StageContext, port: int) -> list[str]:
     opts = ctx.options_as(Options)
-    return [str(Path(str(ctx.python)).parent / "transformers"), "serve",
+    argv = [str(Path(str(ctx.python)).parent / "transformers"), "serve",
             str(ctx.input("model").path), "--device", ctx.device, "--host", opts.host,
             "--port", str(port)]
+    return [*argv, "--continuous-batching"] if opts.continuous_batching else argv
 
 
 def _quantization_config(model_dir: Path) -> dict[str, Any]:

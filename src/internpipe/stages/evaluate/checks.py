@@ -36,9 +36,18 @@ def model_refs(ctx: StageContext) -> list[InputRef]:
 
 def custom_items(options: Options, recipe_dir: Path) -> int:
     """How many items the custom files hold (their checks are cached: no second read)."""
-    return sum(data.check_file(resolve(recipe_dir, d.path), d.type,
-                               shown(resolve(recipe_dir, d.path), recipe_dir))[0]
-               for d in customs(options))
+    return sum(checked(d, recipe_dir).rows for d in customs(options))
+
+
+def checked(d: CustomDataset, recipe_dir: Path) -> data.EvalData:
+    path = resolve(recipe_dir, d.path)
+    return data.check_file(path, d.type, shown(path, recipe_dir))
+
+
+def staged_path(work: Path, d: CustomDataset, recipe_dir: Path) -> Path | None:
+    """Where the stage writes the qa rows of a file OpenCompass cannot read as it is (a JSON
+    list, fine-tuning records); None for a file it reads in place."""
+    return work / "data" / f"{abbr(d)}.jsonl" if checked(d, recipe_dir).staged else None
 
 
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
@@ -74,7 +83,8 @@ def _custom_problems(section: Section, opts: Options, recipe_dir: Path) -> list[
             continue
         path = resolve(recipe_dir, d.path)
         name = shown(path, recipe_dir)
-        _, found, columns = data.check_file(path, d.type, name)
+        checked = data.check_file(path, d.type, name)
+        found, columns = checked.problems, checked.columns
         problems += [p if p.line else section.problem(f"{name}: {p.message}", "datasets", i,
                                                       "path") for p in found]
         unknown = [f for f in data.prompt_fields(d.prompt) if f not in columns] \

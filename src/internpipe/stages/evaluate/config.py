@@ -12,7 +12,7 @@ from internpipe.errors import UserError
 from internpipe.stages import InputRef, StageContext
 from internpipe.stages.base import resolve
 from internpipe.stages.evaluate import datasets
-from internpipe.stages.evaluate.checks import model_refs
+from internpipe.stages.evaluate.checks import model_refs, staged_path
 from internpipe.stages.evaluate.options import (
     DEFAULT_METRIC,
     METRICS,
@@ -151,7 +151,8 @@ def dataset_entries(ctx: StageContext) -> tuple[list[str], list[Any]]:
     entries: list[Any] = []
     pkg = datasets.package_dir(ctx.python)
     for d in customs(opts):
-        entry: dict[str, Any] = {"abbr": abbr(d), "path": str(resolve(ctx.recipe_dir, d.path)),
+        path = staged_path(ctx.work, d, ctx.recipe_dir) or resolve(ctx.recipe_dir, d.path)
+        entry: dict[str, Any] = {"abbr": abbr(d), "path": str(path),
                                  "data_type": d.type, "infer_method": "gen"}
         evaluator = METRICS[d.type][d.metric or DEFAULT_METRIC[d.type]]
         if evaluator:

@@ -2,7 +2,9 @@
 every row read, problems as file:line with what was expected. Pure; reads the files only.
 
 OpenCompass reads a custom dataset as JSON lines or CSV and takes its columns from the
-first row (every key but `answer` is an input). The types, as OpenCompass defines them:
+first row (every key but `answer` is an input). A JSON list, and fine-tuning data (openai,
+XTuner or alpaca records: the first question and its answer), are staged as JSON lines
+first. The types, as OpenCompass defines them:
   qa:   {"question": "...", "answer": "..."}
   mcq:  {"question": "...", "A": "...", "B": "...", ..., "answer": "A"} with options A, B, …
         as consecutive capital letters (at least two)
@@ -15,51 +17,41 @@ import io
 import re
 import string
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import (
-    MAX_PROBLEMS,
-    checked_once,
-    json_lines,
-    open_regular,
-    read_text,
-    why_unreadable,
-)
+from internpipe.datafiles import Problems, checked_once, json_records, read_text
 from internpipe.errors import Problem
+from internpipe.workers import chatdata
 
+VERSION = 1        # of what a check finds: bump when it changes (the results are kept)
 BLANK = "blank line (OpenCompass parses every line as JSON)"
 
 
-def read_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
-    """(line, row) of a .jsonl or .csv file, read as it goes; what cannot be read goes to
-    `problems`."""
+def read_rows(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
+    """(line, row) of a .jsonl, .json (one list) or .csv file, read as it goes; what cannot
+    be read goes to `problems`."""
     if path.suffix == ".csv":
-        yield from _csv_rows(path, shown_as, problems)
-    elif path.suffix != ".jsonl":
-        problems.append(Problem(shown_as, None, "", "OpenCompass reads custom datasets from "
-                                                    ".jsonl or .csv files only"))
+        yield from _csv_rows(path, problems)
+    elif path.suffix not in (".jsonl", ".json"):
+        problems.add(None, "custom datasets are read from .jsonl, .json or .csv files")
     else:
-        try:
-            f = open_regular(path)
-        except OSError as exc:
-            problems.append(Problem(shown_as, None, "", why_unreadable(exc)))
-            return
-        with f:
-            # OpenCompass parses every line, so a blank one would break its loader.
-            yield from json_lines(f, shown_as, problems, blank=BLANK)
+        # OpenCompass parses every line, so a blank one would break its loader.
+        yield from json_records(path, problems, blank=BLANK)
 
 
-def _csv_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
-    text, unreadable = read_text(path, shown_as)
+def _csv_rows(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
+    text, unreadable = read_text(path, problems.shown_as)
     if text is None:
-        problems += unreadable
+        for p in unreadable:
+            problems.add(p.line, p.message)
         return
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
         if not header:
-            problems.append(Problem(shown_as, 1, "", "the CSV file has no header row"))
+            problems.add(1, "the CSV file has no header row")
             return
         for row in reader:
             if any(cell.strip() for cell in row):
@@ -69,7 +61,7 @@ def _csv_rows(path: Path, shown_as: str, problems: list[Problem]) -> Iterator[tu
         if "field limit" in str(exc):
             why = (f"a field longer than {csv.field_size_limit()} characters, which the "
                    "csv module (and so OpenCompass) refuses")
-        problems.append(Problem(shown_as, max(reader.line_num, 1), "", why))
+        problems.add(max(reader.line_num, 1), why)
 
 
 def options_of(row: dict[str, Any]) -> list[str]:
@@ -125,29 +117,48 @@ def prompt_fields(prompt: str) -> list[str]:
     return fields
 
 
-def check_file(path: Path, kind: str, shown_as: str) -> tuple[int, list[Problem], list[str]]:
-    """(number of rows, problems, input columns) for one custom evaluation file; re-checked
-    only when it changed."""
-    result: tuple[int, list[Problem], list[str]] = checked_once(
-        path, ("eval", kind, shown_as), lambda: _check_file(path, kind, shown_as))
-    return result
+@dataclass
+class EvalData:
+    """What a custom evaluation file holds. `staged`: OpenCompass cannot read it as it is
+    (a JSON list, or chat records: fine-tuning data), so the stage writes its qa rows
+    (workers/chatdata.py) and OpenCompass reads those."""
+
+    rows: int
+    problems: list[Problem]
+    columns: list[str]
+    staged: bool
 
 
-def _check_file(path: Path, kind: str, shown_as: str) -> tuple[int, list[Problem], list[str]]:
-    problems: list[Problem] = []
-    count, columns = 0, []
-    for n, row in read_rows(path, shown_as, problems):
-        if len(problems) >= MAX_PROBLEMS:
+def check_file(path: Path, kind: str, shown_as: str) -> EvalData:
+    """Every row of one custom evaluation file; re-checked only when it changed."""
+    return checked_once(path, ("eval", VERSION, kind, shown_as),
+                        lambda: _check_file(path, kind, shown_as), EvalData)
+
+
+def _check_file(path: Path, kind: str, shown_as: str) -> EvalData:
+    problems = Problems(shown_as)
+    count, columns, chat = 0, [], False
+    for n, row in read_rows(path, problems):
+        if problems.full:
             break
+        if not count:
+            chat = chatdata.is_chat(row)
+            if chat and kind != "qa":
+                problems.add(n, f"{kind}: fine-tuning records (messages, conversation, "
+                                "instruction) give questions and answers: use type: qa")
+                break
+        if chat:
+            row = chatdata.qa_row(row) or "no user turn followed by an assistant reply"
         if not count and isinstance(row, dict):
             columns = [k for k in row if k != "answer"] + ["answer"]
         count += 1
-        why = _check_row(row, kind, columns)
+        why = row if isinstance(row, str) else _check_row(row, kind, columns)
         if why:
-            problems.append(Problem(shown_as, n, "", f"{kind}: {why}"))
-    if not count and not problems:
-        problems.append(Problem(shown_as, 1, "", "the data file has no rows"))
-    return count, problems, columns[:-1]
+            problems.add(n, f"{kind}: {why}")
+    found = problems.as_list()
+    if not count and not found:
+        found.append(Problem(shown_as, 1, "", "the data file has no rows"))
+    return EvalData(count, found, columns[:-1], chat or path.suffix == ".json")
 
 
 # CJK ideographs: answers holding them are Chinese (or Japanese) text.
@@ -158,7 +169,7 @@ def chinese_answers(path: Path) -> tuple[int, int]:
     """(answers holding Chinese characters, answers) of a custom data file; unreadable rows
     count as neither (check_file reports them)."""
     chinese = total = 0
-    for _, row in read_rows(path, path.name, []):
+    for _, row in read_rows(path, Problems(path.name)):
         if isinstance(row, dict) and isinstance(row.get("answer"), str):
             total += 1
             chinese += bool(CJK.search(row["answer"]))

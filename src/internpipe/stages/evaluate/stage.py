@@ -37,6 +37,7 @@ from internpipe.stages.evaluate.checks import (
     data_dir,
     data_source,
     model_refs,
+    staged_path,
     to_fetch,
 )
 from internpipe.stages.evaluate.config import config_text, models
@@ -103,7 +104,7 @@ def plan(ctx: StageContext) -> list[Step]:
         argv.append("--debug")            # all tasks in this process: 10x faster on CPU
     if eng == "lmdeploy" and any(r.produces == MODEL for r in model_refs(ctx)):
         argv += ["-a", "lmdeploy"]
-    steps = []
+    steps = stage_data(ctx)
     if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
         argv += ["-r", "latest"]          # an interrupted run of the same fingerprint
         broken = broken_outputs(out)
@@ -124,6 +125,23 @@ def plan(ctx: StageContext) -> list[Step]:
     from_modelscope = builtins(opts) and data_source() == "modelscope"
     return [*steps, Step("evaluate", argv, tool="opencompass", files={"config.py": text},
                          env=env, offline=not from_modelscope)]
+
+
+def stage_data(ctx: StageContext) -> list[Step]:
+    """A step writing the qa rows of each file OpenCompass cannot read as it is (a JSON list,
+    fine-tuning records), read the way the check read it (workers/chatdata.py)."""
+    opts = ctx.options_as(Options)
+    steps = []
+    for d in customs(opts):
+        dest = staged_path(ctx.work, d, ctx.recipe_dir)
+        if dest is not None:
+            steps.append(Step(f"stage-{abbr(d)}", [
+                str(ctx.python), str(CHATDATA), str(resolve(ctx.recipe_dir, d.path)),
+                str(dest)], tool="opencompass", offline=True))
+    return steps
+
+
+CHATDATA = base.WORKERS / "chatdata.py"
 
 
 DROP = ("import os, sys\n"

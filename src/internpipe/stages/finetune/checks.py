@@ -18,19 +18,26 @@ def data_files(options: Options, recipe_dir: Path) -> list[Path]:
     return [resolve(recipe_dir, d) for d in files]
 
 
-def check_data(section: Section, recipe_dir: Path) -> tuple[int, list[Problem]]:
-    """(samples in all files, problems): a file that cannot be read at the recipe's `data`,
-    a bad sample at its own file:line."""
+def check_data(section: Section, recipe_dir: Path) -> tuple[list[data.Checked],
+                                                             list[Problem]]:
+    """(what each file holds, problems): a file that cannot be read at the recipe's `data`,
+    a bad sample at its own file:line, files in different formats at `data`."""
     opts = section.options_as(Options)
-    total, problems = 0, []
+    checked, problems = [], []
     for i, path in enumerate(data_files(opts, recipe_dir)):
         where = ("data", i) if isinstance(opts.data, list) else ("data",)
         name = shown(path, recipe_dir)
-        count, found = data.check_file(path, opts.format, name)
-        total += count
+        found = data.check_file(path, opts.format, name)
+        checked.append(found)
         problems += [p if p.line else section.problem(f"{name}: {p.message}", *where)
-                     for p in found]
-    return total, problems
+                     for p in found.problems]
+    formats = {c.format for c in checked if c.format}
+    if len(formats) > 1 and not problems:
+        named = ", ".join(f"{shown(p, recipe_dir)}: {c.format}"
+                          for p, c in zip(data_files(opts, recipe_dir), checked, strict=True))
+        problems.append(section.problem(f"the data files are in different formats ({named}); "
+                                        "XTuner trains on one format per stage", "data"))
+    return checked, problems
 
 
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:

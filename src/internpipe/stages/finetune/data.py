@@ -1,7 +1,7 @@
 """Fine-tuning data files, checked before anything launches: every line parsed and matched to
 its format, problems as file:line with what was expected. Pure; reads the files only.
 
-Formats (JSON lines, or one JSON list):
+Formats (JSON lines, or one JSON list; without `format:` the first record tells which):
   openai:  {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}
            with at least one user and one assistant message
   alpaca:  {"instruction": "...", "input": "..." (optional), "output": "..."}
@@ -11,10 +11,11 @@ Formats (JSON lines, or one JSON list):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import MAX_PROBLEMS, checked_once, json_records
+from internpipe.datafiles import Problems, checked_once, json_records
 from internpipe.errors import Problem
 
 
@@ -65,31 +66,81 @@ def _xtuner(item: dict[str, Any]) -> str | None:
     return None
 
 
+VERSION = 1        # of what a check finds: bump when it changes (the results are kept)
 CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "openai": _openai, "alpaca": _alpaca, "xtuner": _xtuner}
+# The key that tells each format, in the order they are tried.
+MARKS = (("messages", "openai"), ("conversation", "xtuner"), ("instruction", "alpaca"))
+UNKNOWN = ('cannot tell the data format: a record needs "messages" (openai), "conversation" '
+           '(xtuner) or "instruction" (alpaca); set `format:` if it is one of these')
 
 
-def check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
-    """(number of samples, problems) for one data file; re-checked only when it changed."""
-    result: tuple[int, list[Problem]] = checked_once(
-        path, (fmt, shown_as), lambda: _check_file(path, fmt, shown_as))
-    return result
+def detect(item: Any) -> str | None:
+    """The format a record is written in, from its keys; None when none fits."""
+    if isinstance(item, dict):
+        for key, fmt in MARKS:
+            if key in item:
+                return fmt
+    return None
 
 
-def _check_file(path: Path, fmt: str, shown_as: str) -> tuple[int, list[Problem]]:
-    check = CHECKS[fmt]
-    problems: list[Problem] = []
-    count = 0
-    for n, item in json_records(path, shown_as, problems):
-        if len(problems) >= MAX_PROBLEMS:
-            break
+def describe(fmt: str, item: Any) -> str:
+    """How the plan names a format: "xtuner conversation with system", "openai messages"."""
+    if fmt == "xtuner":
+        turns = item.get("conversation") if isinstance(item, dict) else None
+        first = turns[0] if isinstance(turns, list) and turns else None
+        system = isinstance(first, dict) and "system" in first
+        return "xtuner conversation" + (" with system" if system else "")
+    return {"openai": "openai messages"}.get(fmt, fmt)
+
+
+@dataclass
+class Checked:
+    """What one data file holds: its samples, its format and whether it was detected."""
+
+    samples: int
+    format: str | None
+    described: str
+    detected: bool
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def note(self) -> str:
+        how = "detected" if self.detected else "from `format:`"
+        return f"{self.samples} samples, {self.described}, {how}"
+
+
+def check_file(path: Path, fmt: str | None, shown_as: str) -> Checked:
+    """Every sample of one data file against `fmt` (None: the format its first record is
+    written in); re-checked only when the file changed."""
+    return checked_once(path, ("finetune", VERSION, fmt, shown_as),
+                        lambda: _check_file(path, fmt, shown_as), Checked)
+
+
+def _check_file(path: Path, forced: str | None, shown_as: str) -> Checked:
+    problems = Problems(shown_as)
+    count, fmt, first = 0, forced, None
+    for n, item in json_records(path, problems):
         count += 1
+        if count == 1:
+            first = item
+            fmt = forced or detect(item)
+            if fmt is None:
+                problems.add(n, UNKNOWN)
+                break
         if not isinstance(item, dict):
-            problems.append(Problem(shown_as, n, "", f"expected a JSON object ({fmt} format)"))
+            problems.add(n, f"expected a JSON object ({fmt} format)")
             continue
-        why = check(item)
+        why = CHECKS[str(fmt)](item)
         if why:
-            problems.append(Problem(shown_as, n, "", f"{fmt} format: {why}"))
-    if not count and not problems:
-        problems.append(Problem(shown_as, 1, "", "the data file has no samples"))
-    return count, problems
+            problems.add(n, f"{fmt} format: {why}")
+    hint = ""
+    seen = detect(first)
+    if forced and count and problems.records == count and seen not in (None, forced):
+        hint = (f" (the records look like {describe(str(seen), first)}: set `format: "
+                f"{seen}`, or leave `format:` out to detect it)")
+    found = problems.as_list(hint)
+    if not count and not found:
+        found.append(Problem(shown_as, 1, "", "the data file has no samples"))
+    return Checked(count, fmt, describe(fmt, first) if fmt else "unknown format",
+                   forced is None, found)

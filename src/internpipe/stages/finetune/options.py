@@ -34,7 +34,8 @@ class Options(Base):
     model: Line | None = None
     method: Literal["lora", "qlora", "full"] = "lora"
     data: Line | list[Line]
-    format: Literal["openai", "alpaca", "xtuner"] = "openai"
+    format: Literal["openai", "alpaca", "xtuner"] | None = Field(
+        None, description="default: detected from the first record of each file")
     template: Line | None = Field(None, description="an XTuner prompt template (default: "
                                   "from the model's chat template)")
     epochs: int = Field(1, ge=1, le=1000)

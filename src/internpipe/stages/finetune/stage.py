@@ -50,18 +50,22 @@ def local_files(options: Options, recipe_dir: Path) -> list[Path]:
     return _data_files(options, recipe_dir)
 
 
-def check_data(ctx: StageContext) -> int:
-    """Every sample of every file, checked; the total count. Problems: exit 2, file:line."""
+def check_data(ctx: StageContext) -> list[data.Checked]:
+    """What each data file holds, checked (cached: `check` read them before planning).
+    Problems: exit 2, file:line."""
     opts = ctx.options_as(Options)
-    total, problems = 0, []
-    for path in _data_files(opts, ctx.recipe_dir):
-        count, found = data.check_file(path, opts.format, shown(path, ctx.recipe_dir))
-        total += count
-        problems += found
+    checked = [data.check_file(path, opts.format, shown(path, ctx.recipe_dir))
+               for path in _data_files(opts, ctx.recipe_dir)]
+    problems = [p for c in checked for p in c.problems]
     if problems:
         raise RecipeError(problems)
-    return total
+    return checked
 
+
+def data_format(ctx: StageContext) -> str:
+    """The format XTuner reads the data in: `format:`, else the one detected."""
+    opts = ctx.options_as(Options)
+    return str(opts.format or check_data(ctx)[0].format)
 
 
 def prompt_template(ctx: StageContext) -> str:
@@ -80,7 +84,7 @@ def spec(ctx: StageContext) -> dict[str, Any]:
     opts = ctx.options_as(Options)
     return {"model": str(ctx.input("model").path), "method": opts.method,
             "data": [str(p) for p in _data_files(opts, ctx.recipe_dir)],
-            "format": opts.format, "template": prompt_template(ctx), "device": ctx.device,
+            "format": data_format(ctx), "template": prompt_template(ctx), "device": ctx.device,
             "lora": opts.lora.model_dump(), "max_length": opts.max_length, "pack": opts.pack,
             "map_num_proc": 1, "lr": opts.lr, "grad_accum": opts.grad_accum,
             "epochs": opts.epochs, "warmup_ratio": opts.warmup_ratio,
@@ -160,8 +164,12 @@ def notes(ctx: StageContext) -> list[str]:
         resume = resume_from(ctx, text)
         if resume:
             found.append(f"resumes from {Path(resume).name}")
-        samples = check_data(ctx)
-        found.append(f"{samples} samples ({opts.format})")
+        checked = check_data(ctx)
+        samples = sum(c.samples for c in checked)
+        if opts.format:
+            found.append(f"{samples} samples ({opts.format})")
+        else:
+            found += [c.note for c in checked]
         found += warmup_note(opts, samples)
     except (UserError, OSError):
         pass

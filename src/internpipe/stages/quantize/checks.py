@@ -5,10 +5,11 @@ sizes of the model when it comes from a local folder."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import json_lines, open_regular, read_text, why_unreadable
+from internpipe.datafiles import Problems, checked_once, json_records, open_regular, read_text
 from internpipe.errors import Problem
 from internpipe.problems import suggest
 from internpipe.stages import Section
@@ -25,6 +26,7 @@ from internpipe.stages.quantize.options import (
 )
 
 SIZES = ("hidden_size", "intermediate_size")
+VERSION = 1        # of what the calibration check finds: bump when it changes (results are kept)
 
 
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
@@ -89,29 +91,37 @@ def group_size_problem(group_size: int, config: Path) -> str | None:
     return None
 
 
+@dataclass
+class Calib:
+    """What a calibration file holds: whether it has text, and what is wrong in it."""
+
+    texts: bool
+    problems: list[Problem]
+
+
 def _calib_problems(section: Section, path: Path, recipe_dir: Path) -> list[Problem]:
     name = shown(path, recipe_dir)
-    problems: list[Problem] = []
-    texts = 0
-    if path.suffix in (".jsonl", ".json"):
-        try:
-            f = open_regular(path)
-        except OSError as exc:
-            return [section.problem(f"{name}: {why_unreadable(exc)}", "calib")]
-        with f:
-            for n, item in json_lines(f, name, problems):
-                has_text, why = _texts(item)
-                if why:
-                    problems.append(Problem(name, n, "", f"calibration: {why}"))
-                texts += has_text
-    else:
-        text, problems = read_text(path, name)
-        texts = bool(text and text.strip())
+    found = checked_once(path, ("calib", VERSION, name), lambda: _calib(path, name), Calib)
     problems = [p if p.line else section.problem(f"{name}: {p.message}", "calib")
-                for p in problems]
-    if not problems and not texts:
+                for p in found.problems]
+    if not problems and not found.texts:
         problems.append(section.problem(f"{name} holds no calibration text", "calib"))
     return problems
+
+
+def _calib(path: Path, name: str) -> Calib:
+    """The file read the way workers/quant_checks.py stages it: JSON lines or one JSON list
+    (the same reader, workers/jsonstream.py), else plain text."""
+    if path.suffix not in (".jsonl", ".json"):
+        text, problems = read_text(path, name)
+        return Calib(bool(text and text.strip()), problems)
+    found, texts = Problems(name), False
+    for n, item in json_records(path, found):
+        has_text, why = _texts(item)
+        if why:
+            found.add(n, f"calibration: {why}")
+        texts = texts or has_text
+    return Calib(texts, found.as_list())
 
 
 def _texts(item: Any) -> tuple[bool, str | None]:
