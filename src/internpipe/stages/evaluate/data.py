@@ -25,7 +25,7 @@ from internpipe.datafiles import Problems, checked_once, json_records, read_text
 from internpipe.errors import Problem
 from internpipe.workers import chatdata
 
-VERSION = 1        # of what a check finds: bump when it changes (the results are kept)
+VERSION = 2        # of what a check finds: bump when it changes (the results are kept)
 BLANK = "blank line (OpenCompass parses every line as JSON)"
 
 
@@ -127,6 +127,8 @@ class EvalData:
     problems: list[Problem]
     columns: list[str]
     staged: bool
+    answers: int = 0       # rows with a text answer …
+    chinese: int = 0       # … of which hold Chinese characters (a plan warning about rouge)
 
 
 def check_file(path: Path, kind: str, shown_as: str) -> EvalData:
@@ -137,7 +139,7 @@ def check_file(path: Path, kind: str, shown_as: str) -> EvalData:
 
 def _check_file(path: Path, kind: str, shown_as: str) -> EvalData:
     problems = Problems(shown_as)
-    count, columns, chat = 0, [], False
+    count, columns, chat, answers, chinese = 0, [], False, 0, 0
     for n, row in read_rows(path, problems):
         if problems.full:
             break
@@ -155,22 +157,15 @@ def _check_file(path: Path, kind: str, shown_as: str) -> EvalData:
         why = row if isinstance(row, str) else _check_row(row, kind, columns)
         if why:
             problems.add(n, f"{kind}: {why}")
+        elif isinstance(row, dict) and isinstance(row.get("answer"), str):
+            answers += 1
+            chinese += bool(CJK.search(row["answer"]))
     found = problems.as_list()
     if not count and not found:
         found.append(Problem(shown_as, 1, "", "the data file has no rows"))
-    return EvalData(count, found, columns[:-1], chat or path.suffix == ".json")
+    return EvalData(count, found, columns[:-1], chat or path.suffix == ".json", answers,
+                    chinese)
 
 
 # CJK ideographs: answers holding them are Chinese (or Japanese) text.
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def chinese_answers(path: Path) -> tuple[int, int]:
-    """(answers holding Chinese characters, answers) of a custom data file; unreadable rows
-    count as neither (check_file reports them)."""
-    chinese = total = 0
-    for _, row in read_rows(path, Problems(path.name)):
-        if isinstance(row, dict) and isinstance(row.get("answer"), str):
-            total += 1
-            chinese += bool(CJK.search(row["answer"]))
-    return chinese, total

@@ -30,9 +30,10 @@ from internpipe.artifacts import MODEL, ScoresArtifact
 from internpipe.errors import StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import resolve
-from internpipe.stages.evaluate import data, datasets
+from internpipe.stages.evaluate import datasets
 from internpipe.stages.evaluate.checks import (
     check_builtins,
+    checked,
     custom_items,
     data_dir,
     data_source,
@@ -205,7 +206,8 @@ def rouge_on_chinese(opts: Options, recipe_dir: Path) -> list[str]:
     found = []
     for d in customs(opts):
         if d.type == "qa" and (d.metric or "rouge") == "rouge":
-            chinese, total = data.chinese_answers(resolve(recipe_dir, d.path))
+            found_in = checked(d, recipe_dir)       # cached: the file is not read again
+            chinese, total = found_in.chinese, found_in.answers
             if chinese:
                 found.append(f"warning: {chinese} of {total} answers of {abbr(d)} are Chinese, "
                              "which metric rouge scores by their Latin letters and digits "
