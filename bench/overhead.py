@@ -1,6 +1,7 @@
 """The CPU demo through internpipe vs the same upstream commands in a plain shell script,
-wall time, alternating rounds in the same invocation, tool envs already built (their build
-is not counted). Target: ratio ≤ 1.05.
+wall and CPU time (each command's own and its children's, os.wait4), alternating rounds in
+the same invocation, tool envs already built (their build is not counted). Target: ratio
+≤ 1.05.
 
 The shell script is made from what internpipe itself would run (`plan`'s exact commands,
 their environment variables, working folders and generated files), plus what the deploy
@@ -16,7 +17,6 @@ smoke request, manifests and provenance, the checks of every output.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -24,13 +24,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from _util import internpipe  # noqa: E402
+from _util import internpipe, timed_run  # noqa: E402
 from internpipe import envs, recipe  # noqa: E402
 from internpipe.fingerprint import HashCache  # noqa: E402
 from internpipe.plan import Selection, make_plan  # noqa: E402
@@ -96,19 +95,16 @@ def main() -> None:
         script.write_text(shell_script(demo))
         ours, theirs = [], []
         for i in range(rounds):
-            t0 = time.perf_counter()
-            subprocess.run(["bash", str(script)], check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-            theirs.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            subprocess.run([*cmd, "--force"], check=True, stdout=subprocess.DEVNULL,
-                           env={**os.environ})
-            ours.append(time.perf_counter() - t0)
-            print(f"round {i + 1}: shell script {theirs[-1]:.1f}s, internpipe {ours[-1]:.1f}s",
-                  flush=True)
-        a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"{name}, all stages: internpipe {a:.1f}s vs plain shell {b:.1f}s "
-              f"→ ratio {a / b:.3f} (target ≤ 1.05)")
+            theirs.append(timed_run(["bash", str(script)]))
+            ours.append(timed_run([*cmd, "--force"]))
+            print(f"round {i + 1}: shell script {theirs[-1].wall:.1f}s wall "
+                  f"{theirs[-1].cpu:.1f}s CPU, internpipe {ours[-1].wall:.1f}s wall "
+                  f"{ours[-1].cpu:.1f}s CPU", flush=True)
+        for what in ("wall", "cpu"):
+            a = statistics.median(getattr(x, what) for x in ours)
+            b = statistics.median(getattr(x, what) for x in theirs)
+            print(f"{name}, all stages, {what}: internpipe {a:.1f}s vs plain shell {b:.1f}s "
+                  f"→ ratio {a / b:.3f} (target ≤ 1.05)")
         print(f"the script: {script}" if "--keep" in sys.argv else "")
     finally:
         if "--keep" not in sys.argv:
