@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from _util import internpipe, this_checkout  # noqa: E402
 from internpipe import envs, services  # noqa: E402
+from internpipe.stages.deploy.stage import CONTINUOUS_BATCHING  # noqa: E402
 
 MODEL = ROOT / "recipes" / "models" / "tiny-internlm2"
 WORKER = ROOT / "src" / "internpipe" / "workers" / "load_test.py"
@@ -58,7 +59,7 @@ def bare(engine: str, port: int,
         argv = [str(env.bin / "transformers"), "serve", str(MODEL), "--device", "cpu",
                 "--host", "127.0.0.1", "--port", str(port),
                 # as the deploy stage serves it, unless the caller says otherwise
-                *(["--continuous-batching"] if extra is None else extra)]
+                *(CONTINUOUS_BATCHING if extra is None else extra)]
         model = str(MODEL)
     server = subprocess.Popen(argv, env=envs.step_environ(env, offline=True),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -83,7 +84,7 @@ def scaling(model: Path, n: int, rounds: int) -> None:
           "(c=1 and c=4 alternated), medians")
     print(f"{'':<22}{'c=1 req/s':>10}{'c=4 req/s':>10}{'c4/c1':>7}{'TTFT p50 c=4':>14}"
           f"{'cpu s/req c=1':>15}{'c=4':>7}   target c4/c1 ≥ 2")
-    for label, extra in (("plain", []), ("continuous batching", ["--continuous-batching"])):
+    for label, extra in (("plain", []), ("continuous batching", CONTINUOUS_BATCHING)):
         server, url, name = bare("transformers", services.free_port(), extra)
         got: dict[int, list[dict]] = {1: [], 4: []}  # type: ignore[type-arg]
         try:

@@ -121,7 +121,10 @@ def test_continuous_batching_on_the_transformers_engine(tmp_path: Path) -> None:
     result = cli("plan", str(r), "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert "serve " in result.stdout and "--continuous-batching" in result.stdout
-    assert "--continuous-batching" in transformers_argv(ctx(tmp_path, TINY_MODEL), 1)
+    batched = transformers_argv(ctx(tmp_path, TINY_MODEL), 1)
+    assert "--continuous-batching" in batched
+    # the paged KV cache is sized, not left to fill the machine's RAM (an OOM kill here)
+    assert batched[batched.index("--cb-num-blocks") + 1] == "64"
     plain = transformers_argv(ctx(tmp_path, TINY_MODEL, continuous_batching=False), 1)
     assert "--continuous-batching" not in plain
     r = recipe(tmp_path, "    engine: lmdeploy\n    continuous_batching: true\n")

@@ -111,7 +111,16 @@ def transformers_argv(ctx: StageContext, port: int) -> list[str]:
     argv = [str(Path(str(ctx.python)).parent / "transformers"), "serve",
             str(ctx.input("model").path), "--device", ctx.device, "--host", opts.host,
             "--port", str(port)]
-    return [*argv, "--continuous-batching"] if opts.continuous_batching else argv
+    return [*argv, *CONTINUOUS_BATCHING] if opts.continuous_batching else argv
+
+
+# transformers sizes the paged KV cache of continuous batching from the memory it sees: on a
+# CPU that is the machine's RAM (SmolLM2-135M's server grew to 13.7 GB and was OOM-killed on
+# a 24 GB machine). A fixed cache, 64 pages of 256 tokens (16k tokens in flight: 0.4 GB for
+# SmolLM2 in float16, 2 GB for a 7B), keeps it at 1.5 GB for the demo's model.
+CB_PAGE_TOKENS, CB_PAGES = 256, 64
+CONTINUOUS_BATCHING = ["--continuous-batching", "--cb-block-size", str(CB_PAGE_TOKENS),
+                       "--cb-num-blocks", str(CB_PAGES)]
 
 
 def _quantization_config(model_dir: Path) -> dict[str, Any]:
