@@ -58,6 +58,10 @@ class CountColumn(ProgressColumn):
         return Text(f"{text}  {extra}".rstrip(), style="cyan")
 
 
+REDRAWN = frozenset({"env_build", "progress", "stage_started", "stage_finished"})
+REDRAW_S = 0.02
+
+
 class LiveReporter:
     def __init__(self, console: Console | None = None, verbose: bool = False) -> None:
         self.console = console or Console()
@@ -74,6 +78,7 @@ class LiveReporter:
         self.env_bars: dict[str, TaskID] = {}
         self.live = Live(console=self.console, refresh_per_second=4, transient=False,
                          get_renderable=self._render)
+        self.drawn = 0.0
         self.live.start()
 
     # ------------------------------------------------------------------ events
@@ -81,6 +86,13 @@ class LiveReporter:
         handler = getattr(self, "_on_" + event["event"], None)
         if handler is not None:
             handler(event)
+        # A change worth seeing is drawn now, not at the next of Live's 4 ticks a second: a
+        # short env build or three quick evaluation items would otherwise never be shown.
+        # Byte counts (a download redrawing its bar) are drawn at most every REDRAW_S.
+        counted = event.get("unit") != "B"
+        if event["event"] in REDRAWN and (counted or time.monotonic() - self.drawn >= REDRAW_S):
+            self.drawn = time.monotonic()
+            self.live.refresh()
 
     def _on_plan(self, event: Event) -> None:
         for s in event["stages"]:

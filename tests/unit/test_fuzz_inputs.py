@@ -275,19 +275,30 @@ def test_a_200_mb_data_file_is_checked_in_bounded_memory(tmp_path: Path, shape: 
     else:
         unit = (json.dumps(record, ensure_ascii=False) + "\n").encode()
         name, head, tail = "big.jsonl", b"", b""
-    with open(tmp_path / name, "wb") as f:
-        f.write(head)
-        block = unit * max(1, (1 << 20) // len(unit))
-        for _ in range(200):
-            f.write(block)
-        f.write(tail)
+    block = unit * max(1, (1 << 20) // len(unit))
+
+    def peaks(megabytes: int) -> dict[str, int]:
+        with open(tmp_path / name, "wb") as f:
+            f.write(head)
+            for _ in range(megabytes):
+                f.write(block)
+            f.write(tail)
+        path = write(tmp_path / "r.yaml", "version: 1\nname: big\ndevice: cpu\nstages:\n"
+                                          "  download:\n    source: ./m\n  finetune:\n"
+                                          f"    data: {name}\n    format: xtuner\n")
+        found = {}
+        for command in ("validate", "plan"):
+            # each parses: the check's result kept by the one before is dropped
+            shutil.rmtree(Path(os.environ["INTERNPIPE_HOME"]) / "cache", ignore_errors=True)
+            code, err, _, found[command] = bounded_validate(path, command, limit=120)
+            assert code == 0, err
+        return found
+
+    # The same commands over 1 MB of the same data are the baseline (what the interpreter
+    # and the imports take here): 200 MB may add little to it, whatever the machine.
+    small = peaks(1)
+    big = peaks(200)
     assert (tmp_path / name).stat().st_size > 200e6
-    path = write(tmp_path / "r.yaml", "version: 1\nname: big\ndevice: cpu\nstages:\n"
-                                      "  download:\n    source: ./m\n  finetune:\n"
-                                      f"    data: {name}\n    format: xtuner\n")
-    for command in ("validate", "plan"):
-        # each parses: the check's result kept by the one before is dropped
-        shutil.rmtree(Path(os.environ["INTERNPIPE_HOME"]) / "cache", ignore_errors=True)
-        code, err, _, peak = bounded_validate(path, command, limit=120)
-        assert code == 0, err
-        assert peak < 100 * 1024, (command, peak)
+    for command in big:
+        assert big[command] < small[command] + 30 * 1024, (command, small, big)
+        assert big[command] < 150 * 1024, (command, big)
