@@ -256,7 +256,8 @@ def test_a_large_data_file_is_checked_a_line_at_a_time(tmp_path: Path) -> None:
     for command in ("validate", "plan"):
         code, err, took, peak = bounded_validate(path, command)
         assert code == 0, err
-        assert peak < 120 * 1024 and took < 20, (command, peak, took)
+        # 35 MB alone, up to 145 MB in the full suite; holding the rows took 500 MB
+        assert peak < 200 * 1024 and took < 20, (command, peak, took)
 
 
 @pytest.mark.slow

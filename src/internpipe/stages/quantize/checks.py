@@ -44,7 +44,7 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
         problems += _named_calib_problems(section, opts.calib or DEFAULT_CALIB, recipe_dir)
     elif opts.calib is not None and not is_named(opts.calib):
         path = resolve(recipe_dir, opts.calib)
-        if not path.exists() and "/" not in opts.calib and not path.suffix:
+        if not _exists(path) and "/" not in opts.calib and not path.suffix:
             known = [*NAMED_CALIB, *LOCAL_ONLY_CALIB]
             problems.append(section.problem(
                 f"{opts.calib!r} is neither a local file nor a named calibration set"
@@ -138,3 +138,11 @@ def _texts(item: Any) -> tuple[bool, str | None]:
             ok = all(isinstance(m, dict) for m in value)
             return ok, None if ok else f'"{key}" must be a list of objects'
     return "instruction" in item, None
+
+
+def _exists(path: Path) -> bool:
+    """Whether the path is there; a name the system refuses (too long, …) is not."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
