@@ -10,7 +10,6 @@ Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md (versions 2 an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import struct
 import sys
@@ -168,14 +167,6 @@ def _value(f: BinaryIO, kind: int) -> object:
     raise GGUFError(f"the GGUF header is corrupt (unknown value type {kind})")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def main(argv: list[str] | None = None) -> int:
     """The download stage's check before converting: exit 2 with what is wrong (not a
     GGUF, cut short, a sha256 other than the recipe's, an architecture or quantisation
@@ -192,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"internpipe-error: {exc}", flush=True)
         return 2
     problems = info.problems()
-    digest = sha256(args.file)
+    from internpipe.fingerprint import sha256_file  # only the check step hashes
+
+    digest = sha256_file(args.file)
     if args.sha256 and digest != args.sha256:
         problems.append(f"sha256 is {digest}, the recipe expects {args.sha256}")
     if problems:

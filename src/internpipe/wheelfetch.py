@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -24,15 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from internpipe.fingerprint import sha256_file
+
 DONE = ".fetched.json"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def complete(dest: Path) -> bool:
@@ -73,7 +66,7 @@ def fetch(package: str, dest: Path) -> None:
         for path in sorted(partial.rglob("*")):
             if path.is_file() and ".dist-info" not in path.parts[-2] and path.name != ".lock":
                 rel = str(path.relative_to(partial))
-                files[rel] = {"bytes": path.stat().st_size, "sha256": sha256(path)}
+                files[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
         (partial / DONE).write_text(json.dumps({"package": package, "files": files},
                                                indent=1))
         os.replace(partial, dest)                 # last: the cache entry now counts

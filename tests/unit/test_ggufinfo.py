@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from internpipe import ggufinfo
+from internpipe.fingerprint import sha256_file
 from support.ggufwrite import header, write
 
 
@@ -57,7 +58,7 @@ def test_the_check_step_exits_2_on_a_wrong_sha256_and_writes_provenance(
     path = write(tmp_path / "m.gguf")
     info = tmp_path / "info.json"
     assert ggufinfo.main([str(path), "--info", str(info)]) == 0
-    digest = ggufinfo.sha256(path)
+    digest = sha256_file(path)
     assert f'"sha256": "{digest}"' in info.read_text()
     assert '"quantization": "Q4_1"' in info.read_text()
     assert ggufinfo.main([str(path), "--sha256", "0" * 64]) == 2
