@@ -41,14 +41,17 @@ def trained_template(section: Section) -> tuple[str | None, Section | None]:
             template = getattr(section.options, "template", None)
             if isinstance(template, str):
                 return template, section
-            chat = _declared_chat_template(section)
+            chat = declared_chat_template(section)
             return (FROM_CHAT_TEMPLATE.get(chat, chat) if chat else None), section
         if section.kind == "download":
             return None, None
     return None, None
 
 
-def _declared_chat_template(section: Section) -> str | None:
+def declared_chat_template(section: Section) -> str | None:
+    """The chat template the recipe gives the model (a download's `chat_template:`), followed
+    back through the stages it derives from; None: detected from the model's files at run
+    time."""
     while section.kind != "download":
         refs = section.inputs.get("model") or []
         if len(refs) != 1:

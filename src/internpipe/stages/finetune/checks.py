@@ -11,6 +11,7 @@ from internpipe.stages.base import resolve, shown
 from internpipe.stages.finetune import data
 from internpipe.stages.finetune.options import Options
 from internpipe.stages.finetune.templates import XTUNER_TEMPLATES, for_chat_template
+from internpipe.template_lock import declared_chat_template
 
 
 def data_files(options: Options, recipe_dir: Path) -> list[Path]:
@@ -51,21 +52,9 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
         problems.append(section.problem(f"deepspeed {opts.deepspeed} needs CUDA; remove "
                                         "`deepspeed:` to train on cpu", "deepspeed"))
     if opts.template is None:
-        chat = _chat_template(section)
+        chat = declared_chat_template(section)
         if for_chat_template(chat) not in XTUNER_TEMPLATES:
             problems.append(section.problem(
                 f"the model's chat template {chat!r} has no XTuner prompt template; set "
                 "`template:` (one of XTuner's, e.g. internlm2_chat, qwen_chat)"))
     return problems + check_data(section, recipe_dir)[1]
-
-
-def _chat_template(section: Section) -> str | None:
-    """The chat template the recipe gives the model (a download's `chat_template:`), else
-    None: detected from the model's files at run time."""
-    while section.kind != "download":
-        refs = section.inputs.get("model") or []
-        if len(refs) != 1:
-            return None
-        section = refs[0]
-    value = getattr(section.options, "chat_template", None)
-    return value if isinstance(value, str) else None
