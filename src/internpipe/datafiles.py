@@ -26,6 +26,11 @@ from internpipe.errors import Problem
 from internpipe.workers import jsonstream
 
 MAX_PROBLEMS = 20            # per file: reading stops there (a binary file has millions)
+# A JSON-lines file over this many bytes is checked at evenly spaced places, not line by
+# line: a full check of 1 GB costs about 20 s of CPU on every change of the file.
+SAMPLE_ABOVE = 512 << 20
+SAMPLE_ABOVE_ENV = "INTERNPIPE_SAMPLE_DATA_ABOVE"
+FULL_CHECK_ENV = "INTERNPIPE_FULL_DATA_CHECK"
 _checked: dict[tuple[Any, ...], Any] = {}
 T = TypeVar("T")
 
@@ -153,11 +158,29 @@ class Problems:
         return found
 
 
-def json_records(path: Path, problems: Problems,
-                 blank: str | None = None) -> Iterator[tuple[int, Any]]:
+def sampled(path: Path) -> bool:
+    """Whether a data file is checked by sampling: a file over SAMPLE_ABOVE bytes (or the
+    INTERNPIPE_SAMPLE_DATA_ABOVE variable's count), unless INTERNPIPE_FULL_DATA_CHECK is
+    set (what `--full-data-check` sets)."""
+    if os.environ.get(FULL_CHECK_ENV, "") not in ("", "0"):
+        return False
+    try:
+        limit = int(os.environ.get(SAMPLE_ABOVE_ENV) or SAMPLE_ABOVE)
+    except ValueError:
+        limit = SAMPLE_ABOVE
+    try:
+        return path.stat().st_size > limit
+    except OSError:
+        return False
+
+
+def json_records(path: Path, problems: Problems, blank: str | None = None,
+                 sample: jsonstream.Sample | None = None) -> Iterator[tuple[int, Any]]:
     """(line, record) of a data file that is either JSON lines or one JSON list, read as it
     goes (workers/jsonstream.py); why the file or a record cannot be read goes to
-    `problems`, and reading stops once they are `full`."""
+    `problems`, and reading stops once they are `full`. With a `sample`, JSON lines are
+    read at evenly spaced places only (filled in: lines counted, lines parsed); a JSON list
+    has no place to start from but its beginning, so it is read whole (`sample.lines` 0)."""
     try:
         f = open_regular(path)
     except OSError as exc:
@@ -165,7 +188,12 @@ def json_records(path: Path, problems: Problems,
         return
     with f:
         try:
-            for line, value, why in jsonstream.records(f, blank):
+            if sample is not None and not jsonstream.starts_with_list(f):
+                found = jsonstream.sampled_json_lines(f, os.fstat(f.fileno()).st_size,
+                                                      sample, blank)
+            else:
+                found = jsonstream.records(f, blank)
+            for line, value, why in found:
                 if why is None:
                     yield line, value
                 else:

@@ -71,3 +71,30 @@ def test_a_record_past_the_limit_stops_the_reading(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(jsonstream, "CHUNK", 100)
     got = read(b'[1, "' + b"x" * 5000 + b'"]')
     assert got[0] == (1, 1, None) and "longer than" in str(got[-1][2]) and len(got) == 2
+
+
+LINES = st.lists(st.one_of(st.just(""), st.just("{bad"), st.just("\ufeff{}"),
+                           st.builds(lambda i, pad: json.dumps({"i": i, "pad": "x" * pad}),
+                                     st.integers(0, 99), st.integers(0, 300))), max_size=400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=LINES, newline_at_end=st.booleans(), chunk=st.sampled_from([1, 7, 64, 4096]),
+       head=st.integers(0, 20), places=st.integers(1, 9), per_place=st.integers(1, 9))
+def test_a_sampled_read_gives_the_full_reads_records_at_their_true_lines(
+        lines: list[str], newline_at_end: bool, chunk: int, head: int, places: int,
+        per_place: int) -> None:
+    data = ("\n".join(lines) + ("\n" if newline_at_end and lines else "")).encode()
+    full = {n: (value, why) for n, value, why in
+            jsonstream.json_lines(io.BytesIO(data), "blank")}
+    sample = jsonstream.Sample(head, places, per_place)
+    with pytest.MonkeyPatch.context() as patch:        # small chunks: many places and cuts
+        patch.setattr(jsonstream, "CHUNK", chunk)
+        got = list(jsonstream.sampled_json_lines(io.BytesIO(data), len(data), sample,
+                                                 "blank"))
+    for n, value, why in got:
+        assert full[n] == (value, why), n
+    assert sample.lines == data.count(b"\n") + (bool(data) and not data.endswith(b"\n"))
+    assert sample.parsed >= min(head, sample.lines)
+    if head >= sample.lines:          # all of a short file is read
+        assert [n for n, *_ in got] == list(full)

@@ -9,6 +9,7 @@ from internpipe.cli.shared import (
     DeviceOpt,
     ForceOpt,
     FromOpt,
+    FullCheckOpt,
     JsonOpt,
     OnlyOpt,
     RecipeArg,
@@ -29,6 +30,7 @@ def command(
     only: OnlyOpt = None,
     force: ForceOpt = False,
     device: DeviceOpt = None,
+    full_data_check: FullCheckOpt = False,
     json_mode: JsonOpt = False,
 ) -> None:
     """Show what `run` would do and why, with the exact commands. Runs nothing.

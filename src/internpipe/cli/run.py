@@ -9,6 +9,7 @@ from internpipe.cli.shared import (
     DeviceOpt,
     ForceOpt,
     FromOpt,
+    FullCheckOpt,
     JsonOpt,
     OnlyOpt,
     RecipeArg,
@@ -32,6 +33,7 @@ def command(
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Leave the servers the "
                                                "run started running.")] = False,
     device: DeviceOpt = None,
+    full_data_check: FullCheckOpt = False,
     json_mode: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
                                           help="Show the tools' output: every line when not on a "

@@ -43,6 +43,22 @@ UntilOpt = Annotated[str | None, typer.Option("--until", metavar="STAGE",
 OnlyOpt = Annotated[str | None, typer.Option(
     "--only", metavar="STAGES", help="Only these stages (comma-separated).",
     show_default=False, autocompletion=complete.stage_names)]
+
+
+def _full_data_check(value: bool) -> bool:
+    # An environment variable, so the checks a run makes in its own subprocesses (Slurm
+    # jobs, stage subcommands) read every line too.
+    if value:
+        from internpipe import datafiles
+
+        os.environ[datafiles.FULL_CHECK_ENV] = "1"
+    return value
+
+
+FullCheckOpt = Annotated[bool, typer.Option(
+    "--full-data-check", callback=_full_data_check,
+    help="Parse every line of very large data files (over 512 MiB a check samples them: the "
+         "first 1000 lines and 50 at each of 64 places).")]
 # -f is --force wherever a command has one (as in cp, rm, git): do it even though it looks
 # done.
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Run the selected stages even "

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 import typer
 
 from internpipe import events
-from internpipe.cli.shared import JsonOpt, SetOpt, os_error, say
+from internpipe.cli.shared import FullCheckOpt, JsonOpt, SetOpt, os_error, say
 from internpipe.errors import EXIT_USAGE, Problem, RecipeError, UserError
 
 
 def command(
     recipes: Annotated[list[Path], typer.Argument(help="Recipe files.", show_default=False)],
     set_: SetOpt = None,
+    full_data_check: FullCheckOpt = False,
     json_mode: JsonOpt = False,
 ) -> None:
     """Check recipes: syntax, keys, types, references between stages, and what each stage

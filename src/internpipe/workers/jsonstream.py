@@ -51,6 +51,20 @@ def starts_with_list(f: BinaryIO) -> bool:
     return head.startswith(b"[")
 
 
+def _line(raw: bytes, n: int, blank: str | None) -> Record | None:
+    """Line `n` (its bytes) as a record; None for a blank line nobody minds."""
+    if n == 1 and raw.startswith(BOM):
+        raw = raw[len(BOM):]
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return n, None, "not UTF-8 text"
+    if not line.strip():
+        return (n, None, blank) if blank else None
+    value, why = loads(line)
+    return n, value, why
+
+
 def json_lines(f: BinaryIO, blank: str | None = None) -> Iterator[Record]:
     """Each JSON line; a blank line is an error only when `blank` says why it matters."""
     n = 0
@@ -59,19 +73,61 @@ def json_lines(f: BinaryIO, blank: str | None = None) -> Iterator[Record]:
         if len(raw) > MAX_RECORD and not raw.endswith(b"\n"):
             yield n, None, f"a line longer than {MAX_RECORD >> 20} MiB"
             return
-        if n == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM):]
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield n, None, "not UTF-8 text"
-            continue
-        if not line.strip():
-            if blank:
-                yield n, None, blank
-            continue
-        value, why = loads(line)
-        yield n, value, why
+        if (record := _line(raw, n, blank)) is not None:
+            yield record
+
+
+class Sample:
+    """How a sampled read went: `lines` in the whole file (counted, not parsed) and how many
+    of them were parsed."""
+
+    def __init__(self, head: int = 1000, places: int = 64, per_place: int = 50) -> None:
+        self.head, self.places, self.per_place = head, places, per_place
+        self.lines = self.parsed = 0
+
+
+def _skip_line(f: BinaryIO) -> bool:
+    """Past the rest of the line the file is in; whether a newline ended it."""
+    while raw := f.readline(CHUNK):
+        if raw.endswith(b"\n"):
+            return True
+    return False
+
+
+def sampled_json_lines(f: BinaryIO, size: int, sample: Sample,
+                       blank: str | None = None) -> Iterator[Record]:
+    """The first `sample.head` lines, then `sample.per_place` lines at each of
+    `sample.places` evenly spaced places, each with its true line number: the lines between
+    are counted a chunk at a time, never parsed, so a sampled gigabyte costs well under a
+    second. Fills in `sample` as it goes."""
+    n, step = 0, max(size // sample.places, CHUNK)     # n: the newlines read past
+
+    def take(count: int) -> Iterator[Record]:
+        nonlocal n
+        for _ in range(count):
+            raw = f.readline(MAX_RECORD + 1)
+            if not raw:
+                return
+            sample.parsed += 1
+            if len(raw) > MAX_RECORD and not raw.endswith(b"\n"):
+                yield n + 1, None, f"a line longer than {MAX_RECORD >> 20} MiB"
+                n += _skip_line(f)
+                continue
+            n += raw.endswith(b"\n")
+            if (record := _line(raw, n + 1 - raw.endswith(b"\n"), blank)) is not None:
+                yield record
+
+    yield from take(sample.head)
+    next_place = f.tell() + step
+    while chunk := f.read(min(CHUNK, max(next_place - f.tell(), 1))):
+        n += chunk.count(b"\n")
+        if f.tell() >= next_place:
+            if not chunk.endswith(b"\n"):
+                n += _skip_line(f)             # a sample starts on a whole line
+            yield from take(sample.per_place)
+            next_place = f.tell() + step
+    ends_cut = f.seek(0, 2) > 0 and f.seek(-1, 2) >= 0 and f.read(1) != b"\n"
+    sample.lines = n + ends_cut                 # a last line without its newline counts
 
 
 class _NotUtf8(Exception):

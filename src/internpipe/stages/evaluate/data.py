@@ -21,24 +21,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import Problems, checked_once, json_records, read_text
+from internpipe.datafiles import Problems, checked_once, json_records, read_text, sampled
 from internpipe.errors import Problem
 from internpipe.workers import chatdata
+from internpipe.workers.jsonstream import Sample
 
-VERSION = 2        # of what a check finds: bump when it changes (the results are kept)
+VERSION = 3        # of what a check finds: bump when it changes (the results are kept)
 BLANK = "blank line (OpenCompass parses every line as JSON)"
 
 
-def read_rows(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
-    """(line, row) of a .jsonl, .json (one list) or .csv file, read as it goes; what cannot
-    be read goes to `problems`."""
+def read_rows(path: Path, problems: Problems,
+              sample: Sample | None = None) -> Iterator[tuple[int, Any]]:
+    """(line, row) of a .jsonl, .json (one list) or .csv file, read as it goes (JSON lines
+    only at evenly spaced places with a `sample`); what cannot be read goes to `problems`."""
     if path.suffix == ".csv":
         yield from _csv_rows(path, problems)
     elif path.suffix not in (".jsonl", ".json"):
         problems.add(None, "custom datasets are read from .jsonl, .json or .csv files")
     else:
         # OpenCompass parses every line, so a blank one would break its loader.
-        yield from json_records(path, problems, blank=BLANK)
+        yield from json_records(path, problems, blank=BLANK, sample=sample)
 
 
 def _csv_rows(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
@@ -129,18 +131,21 @@ class EvalData:
     staged: bool
     answers: int = 0       # rows with a text answer …
     chinese: int = 0       # … of which hold Chinese characters (a plan warning about rouge)
+    parsed: int = 0        # > 0: a sampled check parsed these lines; `rows` is the line count
 
 
 def check_file(path: Path, kind: str, shown_as: str) -> EvalData:
-    """Every row of one custom evaluation file; re-checked only when it changed."""
-    return checked_once(path, ("eval", VERSION, kind, shown_as),
-                        lambda: _check_file(path, kind, shown_as), EvalData)
+    """Every row of one custom evaluation file, or evenly spaced rows of a very large one
+    (datafiles.sampled); re-checked only when it changed."""
+    sample = Sample() if path.suffix == ".jsonl" and sampled(path) else None
+    return checked_once(path, ("eval", VERSION, kind, shown_as, sample is not None),
+                        lambda: _check_file(path, kind, shown_as, sample), EvalData)
 
 
-def _check_file(path: Path, kind: str, shown_as: str) -> EvalData:
+def _check_file(path: Path, kind: str, shown_as: str, sample: Sample | None) -> EvalData:
     problems = Problems(shown_as)
     count, columns, chat, answers, chinese = 0, [], False, 0, 0
-    for n, row in read_rows(path, problems):
+    for n, row in read_rows(path, problems, sample):
         if problems.full:
             break
         if not count:
@@ -163,8 +168,9 @@ def _check_file(path: Path, kind: str, shown_as: str) -> EvalData:
     found = problems.as_list()
     if not count and not found:
         found.append(Problem(shown_as, 1, "", "the data file has no rows"))
-    return EvalData(count, found, columns[:-1], chat or path.suffix == ".json", answers,
-                    chinese)
+    parsed = sample.parsed if sample and sample.lines else 0
+    return EvalData(sample.lines if parsed and sample else count, found, columns[:-1],
+                    chat or path.suffix == ".json", answers, chinese, parsed)
 
 
 # CJK ideographs: answers holding them are Chinese (or Japanese) text.

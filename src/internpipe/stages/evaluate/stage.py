@@ -175,8 +175,11 @@ def notes(ctx: StageContext) -> list[str]:
         opts = ctx.options_as(Options)
         if customs(opts):
             n = custom_items(opts, ctx.recipe_dir)
-            found.append(f"{n} custom items" + (f" (first {opts.limit} each)" if opts.limit
-                                                 else ""))
+            sampled = [d.path for d in customs(opts) if checked(d, ctx.recipe_dir).parsed]
+            found.append(("about " if sampled else "") + f"{n} custom items"
+                         + (f" (first {opts.limit} each)" if opts.limit else ""))
+            found += [f"{path}: a sampled check of this large file (--full-data-check "
+                      "parses every line)" for path in sampled]
             found += rouge_on_chinese(opts, ctx.recipe_dir)
         if builtins(opts) and datasets.package_dir(ctx.python) is None:
             found.append("built-in datasets are checked once the opencompass env is built")

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from internpipe.datafiles import Problems, checked_once, json_records
+from internpipe.datafiles import Problems, checked_once, json_records, sampled
 from internpipe.errors import Problem
+from internpipe.workers.jsonstream import Sample
 
 
 def _text(value: Any) -> bool:
@@ -66,7 +67,7 @@ def _xtuner(item: dict[str, Any]) -> str | None:
     return None
 
 
-VERSION = 1        # of what a check finds: bump when it changes (the results are kept)
+VERSION = 2        # of what a check finds: bump when it changes (the results are kept)
 CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "openai": _openai, "alpaca": _alpaca, "xtuner": _xtuner}
 # The key that tells each format, in the order they are tried.
@@ -96,31 +97,44 @@ def describe(fmt: str, item: Any) -> str:
 
 @dataclass
 class Checked:
-    """What one data file holds: its samples, its format and whether it was detected."""
+    """What one data file holds: its samples, its format and whether it was detected.
+    `parsed` > 0: a sampled check (a very large file) parsed that many lines, and `samples`
+    is the file's line count."""
 
     samples: int
     format: str | None
     described: str
     detected: bool
     problems: list[Problem] = field(default_factory=list)
+    parsed: int = 0
 
     @property
     def note(self) -> str:
         how = "detected" if self.detected else "from `format:`"
-        return f"{self.samples} samples, {self.described}, {how}"
+        return f"{self.counted}, {self.described}, {how}"
+
+    @property
+    def counted(self) -> str:
+        if not self.parsed:
+            return f"{self.samples} samples"
+        return (f"about {self.samples} samples (a sampled check of this large file: "
+                f"{self.parsed} lines parsed; --full-data-check parses every one)")
 
 
 def check_file(path: Path, fmt: str | None, shown_as: str) -> Checked:
     """Every sample of one data file against `fmt` (None: the format its first record is
-    written in); re-checked only when the file changed."""
-    return checked_once(path, ("finetune", VERSION, fmt, shown_as),
-                        lambda: _check_file(path, fmt, shown_as), Checked)
+    written in), or evenly spaced samples of a very large one (datafiles.sampled);
+    re-checked only when the file changed."""
+    sample = Sample() if sampled(path) else None
+    return checked_once(path, ("finetune", VERSION, fmt, shown_as, sample is not None),
+                        lambda: _check_file(path, fmt, shown_as, sample), Checked)
 
 
-def _check_file(path: Path, forced: str | None, shown_as: str) -> Checked:
+def _check_file(path: Path, forced: str | None, shown_as: str,
+                sample: Sample | None) -> Checked:
     problems = Problems(shown_as)
     count, fmt, first = 0, forced, None
-    for n, item in json_records(path, problems):
+    for n, item in json_records(path, problems, sample=sample):
         count += 1
         if count == 1:
             first = item
@@ -142,5 +156,7 @@ def _check_file(path: Path, forced: str | None, shown_as: str) -> Checked:
     found = problems.as_list(hint)
     if not count and not found:
         found.append(Problem(shown_as, 1, "", "the data file has no samples"))
-    return Checked(count, fmt, describe(fmt, first) if fmt else "unknown format",
-                   forced is None, found)
+    parsed = sample.parsed if sample and sample.lines else 0
+    return Checked(sample.lines if parsed and sample else count, fmt,
+                   describe(fmt, first) if fmt else "unknown format", forced is None, found,
+                   parsed)

@@ -167,7 +167,9 @@ def notes(ctx: StageContext) -> list[str]:
         checked = check_data(ctx)
         samples = sum(c.samples for c in checked)
         if opts.format:
-            found.append(f"{samples} samples ({opts.format})")
+            about = "about " if any(c.parsed for c in checked) else ""
+            found.append(f"{about}{samples} samples ({opts.format})")
+            found += [f"{c.counted}" for c in checked if c.parsed]
         else:
             found += [c.note for c in checked]
         found += warmup_note(opts, samples)
