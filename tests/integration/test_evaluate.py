@@ -15,7 +15,7 @@ import pytest
 
 from conftest import TINY_MODEL, cli, popen, write
 from internpipe import services
-from support.evalsets import stage_gsm8k, write_mcq, write_qa
+from support.evalsets import stage_gsm8k, two_model_recipe, write_mcq, write_qa
 from support.sft import recipe as sft_recipe
 
 pytestmark = pytest.mark.integration
@@ -149,23 +149,7 @@ stages:
 
 
 def test_an_interrupted_evaluation_resumes_finished_tasks(tmp_path: Path) -> None:
-    write_qa(tmp_path / "qa.jsonl")
-    write_mcq(tmp_path / "mcq.jsonl")
-    r = write(tmp_path / "r.yaml", f"""\
-version: 1
-name: resume
-device: cpu
-stages:
-  download:
-    source: {TINY_MODEL}
-  again:
-    uses: download
-    source: {TINY_MODEL}
-  evaluate:
-    models: [download, again]
-    datasets: [{{path: qa.jsonl}}, {{path: mcq.jsonl, type: mcq}}]
-    max_out_len: 256
-""")
+    r = two_model_recipe(tmp_path, "resume")
     outputs = tmp_path / ".internpipe/resume/stages/evaluate/work/outputs"
     run = popen("run", str(r), "--json")
     deadline = time.monotonic() + 300

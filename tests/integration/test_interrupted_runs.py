@@ -15,7 +15,7 @@ import pytest
 
 from conftest import TINY_MODEL, cli, popen, write
 from internpipe import services
-from support.evalsets import write_mcq, write_qa
+from support.evalsets import two_model_recipe
 
 pytestmark = pytest.mark.integration
 
@@ -119,23 +119,7 @@ def _whole(found: Iterator[Path]) -> bytes:
 
 
 def test_a_predictions_file_cut_short_by_a_kill_is_dropped_and_redone(tmp_path: Path) -> None:
-    write_qa(tmp_path / "qa.jsonl")
-    write_mcq(tmp_path / "mcq.jsonl")
-    r = write(tmp_path / "r.yaml", f"""\
-version: 1
-name: cut
-device: cpu
-stages:
-  download:
-    source: {TINY_MODEL}
-  again:
-    uses: download
-    source: {TINY_MODEL}
-  evaluate:
-    models: [download, again]
-    datasets: [{{path: qa.jsonl}}, {{path: mcq.jsonl, type: mcq}}]
-    max_out_len: 256
-""")
+    r = two_model_recipe(tmp_path, "cut")
     outputs = tmp_path / ".internpipe/cut/stages/evaluate/work/outputs"
     run = popen("run", str(r), "--json")
     deadline = time.monotonic() + 300

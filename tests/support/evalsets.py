@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import write
+from conftest import TINY_MODEL, write
 from support.sft import ANSWER, QUESTIONS
 
 MCQ = [
@@ -42,3 +42,25 @@ def stage_gsm8k(data_dir: Path) -> Path:
     for split in ("train", "test"):
         jsonl(data_dir / "data" / "gsm8k" / f"{split}.jsonl", GSM8K)
     return data_dir
+
+
+def two_model_recipe(folder: Path, name: str) -> Path:
+    """A recipe evaluating the tiny model under two names (download, again) on the qa and mcq
+    sets: two OpenCompass tasks per model, so a run can be caught between them."""
+    write_qa(folder / "qa.jsonl")
+    write_mcq(folder / "mcq.jsonl")
+    return write(folder / "r.yaml", f"""\
+version: 1
+name: {name}
+device: cpu
+stages:
+  download:
+    source: {TINY_MODEL}
+  again:
+    uses: download
+    source: {TINY_MODEL}
+  evaluate:
+    models: [download, again]
+    datasets: [{{path: qa.jsonl}}, {{path: mcq.jsonl, type: mcq}}]
+    max_out_len: 256
+""")
