@@ -167,6 +167,9 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                  "artifact": artifact, "kind": sp.kind, "started": started_at,
                  "finished": _now(), "seconds": round(time.monotonic() - t0, 3),
                  "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps],
+                 # the outputs it read: a forced re-run upstream that makes another output
+                 # (training is not deterministic) leaves the fingerprint as it was
+                 "consumed": consumed(ctx),
                  # plan's cheap check of a cached output (publishing renames and chmods, so
                  # sizes and mtimes are those of the built folder)
                  "out_files": state.snapshot(ctx.out)}
@@ -293,6 +296,12 @@ def _failure_reason(step: str, result: proc.StepResult) -> str:
         if PYTHON_EXCEPTION.match(line):
             return f"step {step!r} exited with code {result.returncode}: {line.strip()[:300]}"
     return f"step {step!r} exited with code {result.returncode}"
+
+
+def consumed(ctx: StageContext) -> dict[str, str]:
+    """Each upstream stage's artifact fingerprint, as this stage read it."""
+    return {ref.stage: str(ref.artifact["fingerprint"]) for refs in ctx.inputs.values()
+            for ref in refs if ref.artifact and ref.artifact.get("fingerprint")}
 
 
 def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,

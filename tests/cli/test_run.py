@@ -193,3 +193,24 @@ def test_sigkill_mid_stage_then_clean_rerun(tmp_path: Path) -> None:
     status = json.loads(cli("status", str(recipe), "--json", "--set",
                             "stages.slow.seconds=0.1").stdout)
     assert status["stages"][0]["state"] == "done"
+
+
+def test_a_forced_rerun_that_makes_another_output_makes_what_follows_stale(
+        tmp_path: Path) -> None:
+    recipe = write(tmp_path / "r.yaml", "version: 1\nname: chain\nstages:\n  src:\n"
+                   "    uses: source\n    stamp: true\n  up:\n    uses: transform\n")
+    assert cli("run", str(recipe)).returncode == 0
+    first = out_text(recipe, "up")
+    assert finished(events(cli("run", str(recipe), "--json").stdout)) == \
+        {"src": "cached", "up": "cached"}
+    forced = cli("run", str(recipe), "--json", "--only", "src", "--force")
+    assert finished(events(forced.stdout)) == {"src": "ok", "up": "skipped"}
+    plan = json.loads(cli("plan", str(recipe), "--json").stdout)
+    up = next(s for s in plan["stages"] if s["stage"] == "up")
+    assert up["action"] == "run" and up["status"] == "stale", up
+    assert up["reasons"] == ["input src was made again since (another output than it read)"]
+    again = cli("run", str(recipe), "--json")
+    assert finished(events(again.stdout)) == {"src": "cached", "up": "ok"}
+    assert out_text(recipe, "up") != first
+    assert finished(events(cli("run", str(recipe), "--json").stdout)) == \
+        {"src": "cached", "up": "cached"}

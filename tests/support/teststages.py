@@ -77,15 +77,18 @@ class _Kind:
 class SourceOptions(_Base):
     text: str = "hello"
     file: str | None = None
+    stamp: bool = False        # append the time: every run makes another output (as training)
 
 
 def _source_plan(ctx: StageContext) -> list[Step]:
     opts: Any = ctx.options
     code = ("import sys, pathlib; text = sys.argv[2]\n"
             "if sys.argv[3]: text += pathlib.Path(sys.argv[3]).read_text()[:20]\n"
+            "if sys.argv[4]: import time; text += str(time.time_ns())\n"
             "pathlib.Path(sys.argv[1], 'data.txt').write_text(text); print('wrote', text)")
     file = str(ctx.recipe_dir / opts.file) if opts.file else ""
-    return [Step("write", [PY, "-c", code, str(ctx.out), opts.text, file])]
+    return [Step("write", [PY, "-c", code, str(ctx.out), opts.text, file,
+                           "1" if opts.stamp else ""])]
 
 
 def _source_files(options: Any, recipe_dir: Path) -> list[Path]:
