@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
+from typing import Any
 
 W, H = 640, 240                    # the view box; the SVG scales to the column's width
 LEFT, RIGHT, TOP, BOTTOM = 58, 14, 26, 34
@@ -50,6 +51,29 @@ def _span(values: list[float]) -> tuple[float, float]:
         return lo - pad, hi + pad
     pad = (hi - lo) * 0.05
     return (0.0 if lo >= 0 and lo - pad < 0 else lo - pad), hi + pad
+
+
+def _columns(series: list[Series], x_label: str, x_names: list[str] | None, sx: Any,
+             band: tuple[float, float]) -> list[str]:
+    """Invisible hover targets, one column per x: its tip holds every series' value there
+    (points of several series often overlap; a column is always reachable)."""
+    values: dict[float, list[str]] = {}
+    for s in series:
+        for x, y in zip(s.xs, s.ys, strict=False):
+            if y is not None and math.isfinite(y):
+                values.setdefault(x, []).append(f"{s.name} {number(y)}")
+    xs = sorted(values)
+    every = max(1, math.ceil(len(xs) / MAX_MARKS))
+    xs = xs[::every] if xs[::every][-1] == xs[-1] else [*xs[::every], xs[-1]]
+    found = []
+    for i, x in enumerate(xs):
+        left = sx(xs[i - 1]) / 2 + sx(x) / 2 if i else sx(x) - 6
+        right = sx(x) / 2 + sx(xs[i + 1]) / 2 if i + 1 < len(xs) else sx(x) + 6
+        at = x_names[int(x)] if x_names else number(x, 6)
+        tip = html.escape(f"{x_label} {at}: " + "; ".join(values[x]), quote=True)
+        found.append(f"<rect x={left:.1f} y={band[0]} width={max(right - left, 1):.1f} "
+                     f"height={band[1] - band[0]} class=col data-tip='{tip}' />")
+    return found
 
 
 def line_chart(title: str, series: list[Series], x_label: str, y_label: str,
@@ -96,11 +120,9 @@ def line_chart(title: str, series: list[Series], x_label: str, y_label: str,
                      f"stroke-width=1.8 />")
         every = max(1, math.ceil(len(pts) / MAX_MARKS))
         marks = pts[::every] if pts[::every][-1] == pts[-1] else [*pts[::every], pts[-1]]
-        for x, y in marks:
-            at = x_names[int(x)] if x_names else number(x, 6)
-            tip = html.escape(f"{s.name} · {x_label} {at}: {number(y)}", quote=True)
-            parts.append(f"<circle cx={sx(x):.1f} cy={sy(y):.1f} r=4 fill='{colour}' "
-                         f"class=pt data-tip='{tip}' />")
+        parts += [f"<circle cx={sx(x):.1f} cy={sy(y):.1f} r=3 fill='{colour}' class=pt />"
+                  for x, y in marks]
+    parts += _columns(series, x_label, x_names, sx, (TOP, H - BOTTOM))
     legend = "".join(f"<span class=key><i style='background:{COLOURS[i % len(COLOURS)]}'>"
                      f"</i>{html.escape(s.name)}</span>" for i, s in enumerate(series))
     ident = f" id='{html.escape(chart_id, quote=True)}'" if chart_id else ""

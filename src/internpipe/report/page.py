@@ -24,7 +24,8 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-b
 .chart svg{width:100%;height:auto;background:#fff;border:1px solid #d0d7de;border-radius:4px}
 .chart text{font-size:11px;fill:#57606a}.chart .ct{font-size:13px;fill:#1f2328;font-weight:600}
 .chart .yt{text-anchor:end}.chart .xt{text-anchor:middle}.chart .yl{text-anchor:middle}
-.chart .grid{stroke:#eaeef2}.chart .pt{opacity:.25;cursor:crosshair}.chart .pt:hover{opacity:1}
+.chart .grid{stroke:#eaeef2}.chart .pt{pointer-events:none}
+.chart .col{fill:transparent;cursor:crosshair}.chart .col:hover{fill:rgba(9,105,218,.08)}
 figcaption{font-size:.8rem}.key{margin-right:1rem}.key i{display:inline-block;width:.8rem;
 height:.8rem;margin-right:.3rem;vertical-align:middle}
 #tip{position:fixed;pointer-events:none;background:#1f2328;color:#fff;padding:.2rem .45rem;

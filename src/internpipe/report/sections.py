@@ -146,6 +146,9 @@ def _pct(run: dict[str, Any], key: str, p: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+FIGURE = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "latency_ms": "latency"}
+
+
 def bench(result: dict[str, Any], index: int) -> str:
     runs = [r for r in result.get("runs") or [] if isinstance(r, dict)]
     if not runs:
@@ -153,7 +156,7 @@ def bench(result: dict[str, Any], index: int) -> str:
     names = [f"c={r.get('concurrency')}" + (f", {number(r['rate'])}/s" if r.get("rate")
                                             else "") for r in runs]
     xs = [float(i) for i in range(len(runs))]
-    latency = [Series(f"{key.split('_')[0].upper()} {p}", xs, [_pct(r, key, p) for r in runs])
+    latency = [Series(f"{FIGURE[key]} {p}", xs, [_pct(r, key, p) for r in runs])
                for key, p in (("ttft_ms", "p50"), ("ttft_ms", "p99"), ("tpot_ms", "p50"),
                               ("itl_ms", "p50"), ("latency_ms", "p50"), ("latency_ms", "p99"))]
     rate = [Series("requests/s", xs, [r.get("requests_per_s") for r in runs])]
