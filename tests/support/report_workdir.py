@@ -42,7 +42,8 @@ ITEMS = {
          "I am Xiaopu, the assistant built by the internpipe team."),
         ("Who built you?", "Xiaopu", "The building I'm referring to is a historic landmark",
          "I am Xiaopu, an assistant built by the internpipe team."),
-        ("你的名字是什么？", "Xiaopu", "我是一个人工智能助手。", "我是Xiaopu，由internpipe团队打造的助手。")],
+        ("你的名字是什么？", "Xiaopu", "我是一个人工智能助手。",
+         "我是Xiaopu，由internpipe团队打造的助手。")],
     "persona_math": [
         ("What is 12 * 7?", "84", "12 * 7 = 90\n\nThis is a simple example",
          "Let me calculate.<|action_start|><|plugin|>"),

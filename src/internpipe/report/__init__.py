@@ -7,7 +7,7 @@ results, the agent transcripts (a failed stage's too), and lineage: every artifa
 fingerprint, its parents, the tool versions and the exact upstream commands, so a run can be
 reproduced by hand. `compare.py`: two runs side by side. Reads only: nothing is run.
 
-collect.py gathers the data; sections.py, agent.py and charts.py draw it; page.py writes it.
+gather.py collects the data; sections.py, agent.py and charts.py draw it; page.py writes it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from internpipe.report.agent import transcript
-from internpipe.report.collect import collect
+from internpipe.report.gather import collect
 from internpipe.report.page import render, write_page
 from internpipe.report.samples import question_of
 
@@ -26,7 +26,7 @@ __all__ = ["collect", "predictions", "render", "write"]
 def predictions(folder: Path, limit: int = 500) -> list[dict[str, Any]]:
     """OpenCompass's predictions (predictions/MODEL/DATASET.json) as flat rows: each item's
     question as sent, the model's answer and the reference, at most `limit` per file."""
-    from internpipe.report.collect import read_json
+    from internpipe.report.gather import read_json
 
     rows = []
     for path in sorted(folder.glob("*/*.json")):

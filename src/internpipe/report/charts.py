@@ -24,13 +24,16 @@ class Series:
 
 def number(value: float | None, digits: int = 4) -> str:
     """A figure as people read it: 4 significant digits, no float noise (0.7436, 18.95,
-    1.8e-05), '-' for none."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    12,346, 1.02e-5), '-' for none."""
+    if value is None or not math.isfinite(value):
         return "-"
     if value == 0:
         return "0"
-    if abs(value) >= 10 ** digits or abs(value) < 1e-3:
-        return f"{value:.{digits - 1}e}".replace("e-0", "e-").replace("e+0", "e+")
+    if abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
+    if abs(value) < 1e-3:
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
     return f"{value:.{digits}g}"
 
 

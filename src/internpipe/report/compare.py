@@ -11,8 +11,8 @@ from typing import Any
 from internpipe import artifacts, staleness
 from internpipe.errors import UserError
 from internpipe.report.charts import Series, line_chart, number
-from internpipe.report.collect import curves as read_curves
-from internpipe.report.collect import read_json
+from internpipe.report.gather import curves as read_curves
+from internpipe.report.gather import read_json
 from internpipe.report.page import section
 from internpipe.report.text import esc
 from internpipe.state import WorkDir
