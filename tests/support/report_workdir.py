@@ -97,9 +97,9 @@ def _files(name: str, wd: state.WorkDir) -> tuple[dict[str, Any], dict[str, str]
                     "type": "GEN", **{str(k): {"predictions": answers[i], "references": ref}
                                       for k, (q, ref, *answers) in enumerate(items)}}})
             rows.append({"dataset": ds, "version": "359d58", "metric": "score", "mode": "gen",
-                         "scores": {"download": 0.0, "finetune": 100.0 if ds ==
-                                    "persona_eval" else 50.0},
-                         "deltas": {"finetune": 100.0 if ds == "persona_eval" else 50.0}})
+                         "scores": {"download": 0.0, "finetune": 100.0} if ds ==
+                         "persona_eval" else {"download": 50.0, "finetune": 50.0},
+                         "deltas": {"finetune": 100.0 if ds == "persona_eval" else 0.0}})
         return ({"models": ["download", "finetune"], "predictions": "predictions",
                  "scores": {"base": "download", "models": ["download", "finetune"],
                             "rows": rows}}, files)

@@ -68,6 +68,10 @@ def test_per_item_scores_by_the_metrics_rule_when_opencompass_kept_none(
     assert [(i["question"], i["scores"], i["differ"]) for i in table["items"]] == [
         ("Who are you?", {"base": 0.0, "tuned": 100.0}, True),
         ("Say OK.", {"base": 100.0, "tuned": 100.0}, False)]
+    # checked against the score table: a rule that is not OpenCompass's would show
+    official = {"rows": [{"dataset": "set", "scores": {"base": 50.0, "tuned": 0.0}}]}
+    assert samples.mismatches(table, official) == [
+        "tuned: the per-item scores average 100.00, OpenCompass reports 0.00"]
     # rouge scores the whole set: no per-item score is made up
     rouge = samples.tables(out, ["base", "tuned"], {"datasets": [
         {"path": "set.jsonl", "type": "qa", "metric": "rouge"}]})[0]

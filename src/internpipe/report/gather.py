@@ -136,7 +136,8 @@ def stage_data(wd: WorkDir, sp: Any) -> dict[str, Any]:
         stage["transcripts"] = transcripts(wd, sp.name, art)
     if art.get("predictions"):
         options = (entry.get("components") or {}).get("options") or {}
-        stage["samples"] = samples.tables(out, list(art.get("models") or []), options)
+        stage["samples"] = samples.tables(out, list(art.get("models") or []), options,
+                                          art.get("scores"))
     if isinstance(art.get("drift"), dict):
         options = (entry.get("components") or {}).get("options") or {}
         stage["drift"] = drift_figures.rows(art["drift"], options.get("drift") or {})

@@ -47,7 +47,8 @@ def _contains(prediction: str, reference: str) -> float:
 
 
 def _exact(prediction: str, reference: str) -> float:
-    return 100.0 if prediction.strip() == reference.strip() else 0.0
+    # AccEvaluator: the strings themselves, equal or not
+    return 100.0 if prediction == reference else 0.0
 
 
 # metric → the per-item rule OpenCompass applies (only where the rule is that simple)
@@ -102,7 +103,9 @@ def dataset_table(out: Path, dataset: str, models: list[str],
             if kept:
                 row["scores"][m] = _kept_score((details or {}).get(key))
             elif rule is not None and gold is not None:
-                row["scores"][m] = rule(answer, str(gold))
+                # what the evaluator saw: the prediction after the dataset's postprocessor
+                seen = ((details or {}).get(key) or {}).get("predictions")
+                row["scores"][m] = rule(seen if isinstance(seen, str) else answer, str(gold))
             else:
                 row["scores"][m] = None
         answers = [row["answers"][m] for m in models]
@@ -112,6 +115,25 @@ def dataset_table(out: Path, dataset: str, models: list[str],
     return {"dataset": dataset, "metric": metric,
             "scored_by": "opencompass" if kept else ("computed" if rule else None),
             "models": models, "items": items, "total": len(keys)}
+
+
+def mismatches(table: dict[str, Any], scores: dict[str, Any] | None) -> list[str]:
+    """Where the per-item scores of a whole dataset do not average to the score OpenCompass
+    reported (a computed rule that is not OpenCompass's after all): said, not hidden."""
+    rows = [r for r in (scores or {}).get("rows") or [] if r.get("dataset") == table["dataset"]]
+    if len(rows) != 1 or table["total"] > len(table["items"]) or not table["items"]:
+        return []
+    found = []
+    for m in table["models"]:
+        values = [i["scores"].get(m) for i in table["items"]]
+        official = (rows[0].get("scores") or {}).get(m)
+        if None in values or not isinstance(official, int | float):
+            continue
+        mean = sum(values) / len(values)
+        if abs(mean - official) > 0.01:
+            found.append(f"{m}: the per-item scores average {mean:.2f}, OpenCompass reports "
+                         f"{official:.2f}")
+    return found
 
 
 def metrics_of(options: dict[str, Any]) -> dict[str, str | None]:
@@ -126,9 +148,13 @@ def metrics_of(options: dict[str, Any]) -> dict[str, str | None]:
     return found
 
 
-def tables(out: Path, models: list[str], options: dict[str, Any]) -> list[dict[str, Any]]:
-    """One table per dataset that has predictions."""
+def tables(out: Path, models: list[str], options: dict[str, Any],
+           scores: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One table per dataset that has predictions, each checked against the score table."""
     metrics = metrics_of(options)
     names = sorted({p.stem for m in models for p in (out / "predictions" / m).glob("*.json")})
-    found = [dataset_table(out, name, models, metrics.get(name)) for name in names]
-    return [t for t in found if t is not None]
+    found = [t for t in (dataset_table(out, name, models, metrics.get(name)) for name in names)
+             if t is not None]
+    for t in found:
+        t["mismatch"] = mismatches(t, scores)
+    return found

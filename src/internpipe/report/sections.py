@@ -105,8 +105,10 @@ def sample_table(stage: str, t: dict[str, Any]) -> str:
     return (f"<details class=samples id='{esc(ident)}' open><summary>per-item outputs: "
             f"<b>{esc(t['dataset'])}</b> ({esc(t['metric'] or 'metric unknown')}), "
             f"{shown} items{more}, {differ} where the models differ</summary>"
-            f"<p class=dim>{esc(SCORED_BY[t['scored_by']])}</p><label><input type=checkbox "
-            f"class=differ-filter> only items where the models' answers or scores differ"
+            f"<p class=dim>{esc(SCORED_BY[t['scored_by']])}</p>"
+            + "".join(f"<p class=bad>{esc(m)}</p>" for m in t.get("mismatch") or [])
+            + "<label><input type=checkbox "
+            "class=differ-filter> only items where the models' answers or scores differ"
             f"</label><table><tr><th>question</th><th>reference</th>{head}</tr>"
             + "".join(rows) + "</table></details>")
 
