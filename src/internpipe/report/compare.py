@@ -34,7 +34,9 @@ def open_run(path: Path) -> tuple[str, WorkDir]:
 def run_data(path: Path) -> dict[str, Any]:
     name, wd = open_run(path)
     stages = []
-    for stage, entry in wd.entries().items():
+    # in the order they ran (state.json keeps them by name)
+    entries = sorted(wd.entries().items(), key=lambda kv: str(kv[1].get("started") or ""))
+    for stage, entry in entries:
         art = artifacts.of_entry(entry)
         out = wd.out(stage)
         prov = read_json(out / "provenance.json")
