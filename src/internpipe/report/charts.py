@@ -88,7 +88,9 @@ def line_chart(title: str, series: list[Series], x_label: str, y_label: str,
     if not points:
         return ""
     x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
-    if x0 == x1:
+    if x_names:                        # categories sit inside the axis, labels unclipped
+        x0, x1 = x0 - 0.4, x1 + 0.4
+    elif x0 == x1:
         x0, x1 = x0 - 1, x1 + 1
     y0, y1 = _span([p[1] for p in points])
 
