@@ -62,6 +62,8 @@ def test_a_server_the_run_stopped_is_stopped_by_design(tmp_path: Path) -> None:
     srv = next(s for s in data["stages"] if s["stage"] == "srv")
     assert srv["status"] == "not serving" and srv["state"] == "stopped by design"
     assert srv["commands"] and "http.server" in " ".join(srv["commands"][-1])
+    entry = json.loads(Path(data["workdir"], "state.json").read_text())["stages"]["srv"]
+    assert "http.server" in " ".join(entry["steps"][-1])      # recorded by the run itself
     page = Path(data["workdir"], "report", "report.html").read_text()
     assert "stopped by design" in page and "(none" not in page
 
