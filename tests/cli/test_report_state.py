@@ -49,6 +49,10 @@ def test_a_run_with_set_reads_as_done_afterwards(tmp_path: Path) -> None:
     other = json.loads(cli("status", str(recipe), "--json", "--set",
                            "stages.up.suffix=%").stdout)
     assert {s["stage"]: s["state"] for s in other["stages"]}["up"] == "stale"
+    plan = cli("plan", str(recipe))
+    assert "the last run used: --set stages.up.suffix=#" in plan.stdout, plan.stdout
+    assert "the last run used" not in cli("plan", str(recipe), "--set",
+                                          "stages.up.suffix=#").stdout
     assert cli("run", str(recipe), "--json").returncode == 0
     assert _report(recipe)["overrides"] == []
     assert _states(recipe) == {"src": "done", "up": "done", "up2": "done"}
