@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from internpipe.report import charts, drift, gather, samples, sections
 from internpipe.state import WorkDir
 
@@ -87,6 +89,14 @@ def test_per_item_scores_opencompass_kept_come_first(tmp_path: Path) -> None:
     assert table["scored_by"] == "opencompass"
     assert [i["scores"] for i in table["items"]] == [{"base": 0.0, "tuned": 100.0},
                                                      {"base": 100.0, "tuned": 100.0}]
+
+
+def test_items_shown_are_bounded_per_dataset_and_in_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _evaluated(tmp_path)
+    monkeypatch.setattr(samples, "BUDGET", 1)
+    [table] = samples.tables(out, ["base", "tuned"], {})
+    assert (len(table["items"]), table["total"], table["mismatch"]) == (1, 2, [])
 
 
 def test_opencompass_contains_rule() -> None:

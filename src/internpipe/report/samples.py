@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 LIMIT = 500          # items shown per dataset (the rest is in the stage's output)
+BUDGET = 3000        # items shown over all datasets (a benchmark of 50 subsets stays small)
 TEXT = 2000          # characters of one answer kept
 
 
@@ -70,8 +71,8 @@ def _kept_score(detail: Any) -> float | None:
     return None
 
 
-def dataset_table(out: Path, dataset: str, models: list[str],
-                  metric: str | None) -> dict[str, Any] | None:
+def dataset_table(out: Path, dataset: str, models: list[str], metric: str | None,
+                  limit: int = LIMIT) -> dict[str, Any] | None:
     """{dataset, metric, scored_by: opencompass|computed|None, models, items: [{question,
     reference, answers: {model: text}, scores: {model: float|None}, differ}]}."""
     predictions = {m: _read(out / "predictions" / m / f"{dataset}.json") for m in models}
@@ -86,7 +87,7 @@ def dataset_table(out: Path, dataset: str, models: list[str],
                for r in results.values() if isinstance(r, dict) for k in keys[:5])
     rule = None if kept else COMPUTED.get(metric or "")
     items = []
-    for key in keys[:LIMIT]:
+    for key in keys[:limit]:
         row: dict[str, Any] = {"question": "", "reference": "", "answers": {}, "scores": {}}
         for m in models:
             item = (predictions[m] or {}).get(key) if isinstance(predictions[m], dict) else None
@@ -153,8 +154,12 @@ def tables(out: Path, models: list[str], options: dict[str, Any],
     """One table per dataset that has predictions, each checked against the score table."""
     metrics = metrics_of(options)
     names = sorted({p.stem for m in models for p in (out / "predictions" / m).glob("*.json")})
-    found = [t for t in (dataset_table(out, name, models, metrics.get(name)) for name in names)
-             if t is not None]
-    for t in found:
-        t["mismatch"] = mismatches(t, scores)
+    found: list[dict[str, Any]] = []
+    left = BUDGET
+    for name in names:
+        table = dataset_table(out, name, models, metrics.get(name), min(LIMIT, left))
+        if table is not None:
+            table["mismatch"] = mismatches(table, scores)
+            left -= len(table["items"])
+            found.append(table)
     return found
