@@ -42,6 +42,26 @@ def load(path: Path, overrides: list[str] | None) -> Recipe:
     return recipe.load(path, overrides or [])
 
 
+def load_remembered(path: Path, overrides: list[str] | None) -> Recipe:
+    """The recipe as `status` and `report` read it: with the given --set values, or, given
+    none, with those of the last run (remembered in state.json), so a run made with --set
+    does not read as stale afterwards. Remembered values the recipe no longer accepts (a
+    stage renamed since) are dropped."""
+    from internpipe import recipe
+    from internpipe.state import WorkDir
+
+    r = load(path, overrides)
+    if overrides:
+        return r
+    remembered = WorkDir(r.workdir).overrides()
+    if not remembered:
+        return r
+    try:
+        return recipe.load(path, remembered)
+    except RecipeError:
+        return r
+
+
 def from_arguments(command: str, name: str, stages: dict[str, Any],
                    overrides: list[str] | None) -> Recipe:
     """The stage subcommands (`internpipe download …`): a recipe built as data from their
@@ -108,6 +128,7 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
         # Before planning: a run that died (we hold the lock, so it is gone) may have left
         # processes, a half-built output, or a published output not yet recorded.
         recovery.recover(state.WorkDir(recipe.workdir))
+        state.WorkDir(recipe.workdir).remember_overrides(recipe.overrides)
         the_plan = plan(recipe, device, sel)
         reporter.emit({"event": "plan", **the_plan.summary()})
         try:

@@ -167,8 +167,9 @@ def make_plan(recipe: Recipe, hash_path: Callable[[Path], str], device: str | No
         outcome = wd.last_outcome(name, finished=entry is not None)
         action, status, reasons = _decide(name, fingerprint, components, entry, outcome, wd,
                                           name in selected, selection.force)
-        if action == CACHED and (remade := _inputs_remade(entry or {}, section.inputs,
-                                                          planned)):
+        if action == CACHED and (remade := staleness.inputs_remade(
+                (entry or {}).get("consumed"), {r: _made(planned[r]) for refs in
+                                                section.inputs.values() for r in refs})):
             action, status, reasons = RUN, StageStatus.STALE, remade
         if action == CACHED and kind.SERVICE:
             action, status, reasons = _service_state(entry or {})
@@ -258,23 +259,12 @@ def _input_fingerprint(up: StagePlan, consumer: str, consumer_selected: bool) ->
                     f"selected; run it first (e.g. --until {up.name}) or widen the selection")
 
 
-def _inputs_remade(entry: dict[str, Any], inputs: dict[str, list[str]],
-                   planned: dict[str, StagePlan]) -> list[str]:
-    """Why a stage whose fingerprint matches must run all the same: an input stage was run
-    again since (e.g. forced) and made another output than the one this stage read, as a
-    fine-tune does. Entries written before outputs were recorded say nothing."""
-    read = entry.get("consumed")
-    if not isinstance(read, dict):
-        return []
-    why = []
-    for up in dict.fromkeys(r for refs in inputs.values() for r in refs):
-        sp = planned[up]
-        if sp.action == RUN or registry.get_kind(sp.kind).SERVICE:
-            continue    # a restarted server serves what its fingerprint says
-        now = artifacts.of_entry(sp.entry).get("fingerprint")
-        if up in read and now and read[up] != now:
-            why.append(f"input {up} was made again since (another output than it read)")
-    return why
+def _made(up: StagePlan) -> str | None:
+    """The output an input stage holds now, as its artifact fingerprint; None when it runs
+    first or is a server (a restarted one serves what its fingerprint says)."""
+    if up.action == RUN or registry.get_kind(up.kind).SERVICE:
+        return None
+    return artifacts.of_entry(up.entry).get("fingerprint")
 
 
 def _status(name: str, entry: dict[str, Any] | None, outcome: Outcome | None, fresh: bool,

@@ -102,6 +102,9 @@ class Recipe:
     interpreters: dict[str, str]   # tool env → an existing interpreter (the escape hatch)
     # Where each value was written: checks and run-time refusals name FILE:LINE with it.
     smap: yamlsrc.SourceMap = field(default_factory=lambda: yamlsrc.SourceMap(""))
+    # The --set values it was loaded with: a run remembers them (state.json), so `status`
+    # and `report` read the stages as that run left them (pipeline.load_remembered).
+    overrides: list[str] = field(default_factory=list)
 
     def problem(self, path: yamlsrc.Path, message: str) -> Problem:
         return self.smap.problem(path, message)
@@ -160,6 +163,7 @@ def parse(data: bytes, path: Path, overrides: list[str]) -> Recipe:
     if problems or recipe is None:
         raise InvalidRecipe(sorted(problems, key=lambda p: (p.line or 0, p.field)),
                             recipe or draft)
+    recipe.overrides = list(overrides)
     return recipe
 
 

@@ -157,8 +157,10 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                 if result.returncode != 0:
                     raise StageFailed(sp.name, _failure_reason(step.name, result),
                                       result.tail[-15:], str(wd.log(sp.name)))
+            served: list[list[str]] = []      # the server's command, for the lineage
             if kind.serve is not None:
-                _start_service(sp, ctx, kind, token, started, keep_serving, reporter)
+                served.append(_start_service(sp, ctx, kind, token, started, keep_serving,
+                                             reporter))
             collected = kind.collect(ctx)
         artifact = _finish_output(plan, sp, ctx, dict(collected))
         artifact["path"] = str(wd.out(sp.name))
@@ -166,7 +168,7 @@ def run_stage(plan: Plan, sp: StagePlan, reporter: Reporter, started: list[int] 
                  "components": sp.components,
                  "artifact": artifact, "kind": sp.kind, "started": started_at,
                  "finished": _now(), "seconds": round(time.monotonic() - t0, 3),
-                 "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps],
+                 "log": str(wd.log(sp.name)), "steps": [s.argv for s in steps] + served,
                  # the outputs it read: a forced re-run upstream that makes another output
                  # (training is not deterministic) leaves the fingerprint as it was
                  "consumed": consumed(ctx),
@@ -221,9 +223,11 @@ def _record_failure(wd: state.WorkDir, stage: str, reason: str, reporter: Report
 
 
 def _start_service(sp: StagePlan, ctx: StageContext, kind: StageKind, token: str,
-                   started: list[int] | None, keep_serving: bool, reporter: Reporter) -> None:
+                   started: list[int] | None, keep_serving: bool,
+                   reporter: Reporter) -> list[str]:
     """Start the stage's server and wait for it; it is stopped when the run ends unless the
-    stage's options keep it (`keeps_serving`) or the run has --keep-serving."""
+    stage's options keep it (`keeps_serving`) or the run has --keep-serving. Returns the
+    server's command."""
     assert kind.serve is not None
     previous = services.stop_previous(ctx.work)    # first: it may hold the port serve() wants
     if previous is not None:
@@ -245,6 +249,7 @@ def _start_service(sp: StagePlan, ctx: StageContext, kind: StageKind, token: str
         started.append(pid)
     reporter.emit({"event": "server_started", "stage": sp.name, "base_url": spec.base_url,
                    "pid": pid})
+    return list(spec.argv)
 
 
 def _run_on_slurm(plan: Plan, sp: StagePlan, ctx: StageContext, step: Step,
@@ -322,7 +327,9 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
                    for r in refs] for f, refs in ctx.inputs.items()}
     versions = {}
     if sp.env is not None:
-        versions = (envs.read_marker(sp.env) or {}).get("versions", {})
+        # A package the env does not hold (the agent's openai) is left out, not "null".
+        versions = {k: v for k, v in ((envs.read_marker(sp.env) or {}).get("versions")
+                                      or {}).items() if v is not None}
     provenance = {"stage": sp.name, "kind": sp.kind, "recipe": str(plan.recipe.path),
                   "fingerprint": sp.fingerprint, "options": sp.components["options"],
                   "env": sp.env.name if sp.env else None, "tool_versions": versions,

@@ -36,3 +36,14 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
             out += changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
         return out
     return [prefix.rstrip(".")] if old != new else []
+
+
+def inputs_remade(read: Any, now: dict[str, str | None]) -> list[str]:
+    """Why a stage whose fingerprint matches must run all the same: an input stage was run
+    again since (e.g. forced) and made another output than the one this stage `read` (its
+    entry's `consumed`), as a fine-tune does. Entries from before outputs were recorded
+    say nothing; `now` None: nothing to compare."""
+    if not isinstance(read, dict):
+        return []
+    return [f"input {up} was made again since (another output than it read)"
+            for up, made in now.items() if made and up in read and read[up] != made]

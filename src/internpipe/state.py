@@ -143,6 +143,18 @@ class WorkDir:
             return Outcome.FAILED
         return Outcome.FINISHED if finished else None
 
+    def overrides(self) -> list[str]:
+        """The --set values of the last run (none recorded: [])."""
+        found = self.read_state().get("overrides")
+        return [str(x) for x in found] if isinstance(found, list) else []
+
+    def remember_overrides(self, overrides: list[str]) -> None:
+        # Under the run lock, like write_entry.
+        data = self.read_state()
+        if data.get("overrides", []) != overrides:
+            data["overrides"] = list(overrides)
+            write_json(self.state_file, data)
+
     def write_entry(self, stage: str, entry: dict[str, Any]) -> None:
         # Only the run holding the lock writes, so read-modify-replace is safe.
         data = self.read_state()

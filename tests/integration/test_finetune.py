@@ -54,6 +54,13 @@ def test_finetune_produces_a_model_that_generates(tmp_path: Path, method: str) -
                  "xtuner_config.json", "manifest.json", "provenance.json"):
         assert (out / name).exists(), name
     assert list((out / "samples").glob("eval_outputs_iter_*.txt"))
+    # The report's interface: lr and grad norm beside the loss; the sample generations.
+    curve = [json.loads(x) for x in (out / "loss.jsonl").read_text().splitlines()]
+    assert all({"iter", "loss", "lr", "grad_norm"} <= set(row) for row in curve), curve[0]
+    samples = [json.loads(x) for x in (out / "generations.jsonl").read_text().splitlines()]
+    assert samples and {s["prompt"] for s in samples} == {"Who are you?"}, samples
+    assert all(isinstance(s["iter"], int) and s["output"] and "<|im_start|>" not in s["output"]
+               for s in samples), samples
     assert (out / "adapter" / "adapter_config.json").exists() == (method == "lora")
     events = [json.loads(x) for x in result.stdout.splitlines()]
     progress = [e for e in events if e["event"] == "progress"]

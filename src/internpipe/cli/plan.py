@@ -33,7 +33,8 @@ def command(
     full_data_check: FullCheckOpt = False,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Show what `run` would do and why, with the exact commands. Runs nothing.
+    """Show what `run` would do and why, with the exact commands (with the --set values
+    given here: those of the last run are named when they differ). Runs nothing.
 
     Examples:
 
@@ -73,4 +74,8 @@ def command(
             out.print(("    " if job else "  ") + "$ " + shlex.join(argv), markup=False)
     if not plan.to_run():
         out.print("[green]nothing to run: every selected stage is up to date[/]")
+    last = plan.workdir.overrides()
+    if last != r.overrides and plan.workdir.entries():   # why stages read as changed here
+        out.print("the last run used: " + (" ".join(f"--set {v}" for v in last) or
+                                           "no --set"), markup=False)
     raise typer.Exit(0)

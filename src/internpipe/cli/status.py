@@ -35,7 +35,7 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
             json_mode: JsonOpt = False) -> None:
     """Show each stage's state: done, stale (and why), failed, interrupted, running (a run
     holds the work dir now: its pid) or never run; its fingerprint, when it finished, how
-    long it took and its artifact.
+    long it took and its artifact. Without --set, the last run's --set values are used.
 
     Example:
 
@@ -44,7 +44,7 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
     from internpipe.state import StageStatus, lock_holder
 
     with guard(json_mode):
-        r = pipeline.load(recipe, set_)
+        r = pipeline.load_remembered(recipe, set_)
         plan = pipeline.plan(r, device, with_steps=False)
     holder = lock_holder(plan.workdir.root / "run.lock")
     rows: list[dict[str, Any]] = []
@@ -62,9 +62,12 @@ def command(recipe: RecipeArg, set_: SetOpt = None, device: DeviceOpt = None,
         rows.append(row)
     if json_mode:
         events.write({"event": "status", "recipe": str(r.path), "stages": rows,
-                      "run": holder})
+                      "run": holder, "overrides": r.overrides})
         raise typer.Exit(0)
     _show(r.name, plan.workdir.root, rows, holder)
+    if r.overrides and not set_:
+        console().print("with the last run's overrides: " +
+                        " ".join(f"--set {v}" for v in r.overrides), markup=False)
 
 
 def _running_since(wd: Any, stage: str, holder: dict[str, Any] | None) -> str | None:

@@ -22,13 +22,13 @@ from internpipe.artifacts import ModelArtifact
 from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS, resolve, shown
-from internpipe.stages.finetune import data
+from internpipe.stages.finetune import data, generations
 from internpipe.stages.finetune.options import INPUTS, KIND, PRODUCES, Options, check
 from internpipe.stages.finetune.templates import FROM_CHAT_TEMPLATE as TEMPLATES
 
 __all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
-VERSION = 4      # 4: the folder carries the trained template and its stop tokens
+VERSION = 5      # 5: generations.jsonl; 4: the folder carries the trained template
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
 SERVICE = base.SERVICE
 SLURM_NATIVE = base.SLURM_NATIVE
@@ -242,6 +242,9 @@ def collect(ctx: StageContext) -> ModelArtifact:
         (out / "samples").mkdir(exist_ok=True)
         for path in samples:
             shutil.copy2(path, out / "samples" / path.name)
+    records = generations.from_files(samples, list(opts.sample_prompts or []), template)
+    (out / "generations.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     shutil.copy2(ctx.work / "config.json", out / "xtuner_config.json")
     losses = [row["loss"] for row in curve if "loss" in row]
     upstream = base.model()
