@@ -19,6 +19,10 @@ def data_files(options: Options, recipe_dir: Path) -> list[Path]:
     return [resolve(recipe_dir, d) for d in files]
 
 
+def image_root(options: Options, recipe_dir: Path) -> Path | None:
+    return resolve(recipe_dir, options.image_folder) if options.image_folder else None
+
+
 def check_data(section: Section, recipe_dir: Path) -> tuple[list[data.Checked],
                                                              list[Problem]]:
     """(what each file holds, problems): a file that cannot be read at the recipe's `data`,
@@ -28,7 +32,7 @@ def check_data(section: Section, recipe_dir: Path) -> tuple[list[data.Checked],
     for i, path in enumerate(data_files(opts, recipe_dir)):
         where = ("data", i) if isinstance(opts.data, list) else ("data",)
         name = shown(path, recipe_dir)
-        found = data.check_file(path, opts.format, name)
+        found = data.check_file(path, opts.format, name, image_root(opts, recipe_dir))
         checked.append(found)
         problems += [p if p.line else section.problem(f"{name}: {p.message}", *where)
                      for p in found.problems]

@@ -22,7 +22,7 @@ from internpipe.artifacts import ModelArtifact
 from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS, resolve, shown
-from internpipe.stages.finetune import data
+from internpipe.stages.finetune import checks, data
 from internpipe.stages.finetune.options import INPUTS, KIND, PRODUCES, Options, check
 from internpipe.stages.finetune.templates import FROM_CHAT_TEMPLATE as TEMPLATES
 
@@ -54,7 +54,8 @@ def check_data(ctx: StageContext) -> list[data.Checked]:
     """What each data file holds, checked (cached: `check` read them before planning).
     Problems: exit 2, file:line."""
     opts = ctx.options_as(Options)
-    checked = [data.check_file(path, opts.format, shown(path, ctx.recipe_dir))
+    root = checks.image_root(opts, ctx.recipe_dir)
+    checked = [data.check_file(path, opts.format, shown(path, ctx.recipe_dir), root)
                for path in _data_files(opts, ctx.recipe_dir)]
     problems = [p for c in checked for p in c.problems]
     if problems:
