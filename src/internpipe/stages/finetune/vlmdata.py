@@ -24,7 +24,7 @@ IMAGE_TOKEN = "<image>"
 ROLES = ("human", "gpt")
 
 
-def _unreadable(path: Path) -> str | None:
+def unreadable(path: Path) -> str | None:
     """Why the image cannot be opened, None when its bytes look whole."""
     try:
         with open(path, "rb") as f:
@@ -89,7 +89,7 @@ def check_record(item: dict[str, Any], image_root: Path) -> str | None:
         path = image_root / name
         if not path.is_file():
             return f"image {name!r} not found (looked in {image_root})"
-        why = _unreadable(path)
+        why = unreadable(path)
         if why:
             return f"image {name!r} cannot be opened: {why}"
     return None
