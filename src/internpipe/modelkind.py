@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from internpipe.errors import Problem
     from internpipe.stages import Section
 
 TEXT, VISION = "text", "vision-language"
@@ -75,3 +76,20 @@ def of_section(section: Section, recipe_dir: Path) -> str | None:
     source = getattr(section.options, "source", None)
     gguf = str(getattr(section.options, "file", None) or source or "").lower().endswith(".gguf")
     return TEXT if gguf or not isinstance(source, str) else of_source(source, recipe_dir)
+
+
+def refused(section: Section, recipe_dir: Path, why: str) -> list[Problem]:
+    """A problem at the stage's line when the model it takes is a vision-language model
+    (`why`: what the stage cannot do with one, and what to do instead)."""
+    if of_section(section, recipe_dir) != VISION:
+        return []
+    return [section.problem(f"the model is a vision-language model (from its "
+                            f"{_evidence(section)}): {why}")]
+
+
+def _evidence(section: Section) -> str:
+    while section.kind != "download":
+        refs = section.inputs.get("model") or section.inputs.get("models") or []
+        section = refs[0]
+    source = str(getattr(section.options, "source", ""))
+    return f"name {source}" if ":" in source else f"config, {source}"

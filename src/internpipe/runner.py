@@ -16,7 +16,17 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from internpipe import artifacts, envs, portable, proc, recovery, services, slurm, state
+from internpipe import (
+    artifacts,
+    envs,
+    modelkind,
+    portable,
+    proc,
+    recovery,
+    services,
+    slurm,
+    state,
+)
 from internpipe import stages as registry
 from internpipe.errors import StageFailed, UserError
 from internpipe.fingerprint import digest, manifest
@@ -303,6 +313,7 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
     tmp = ctx.out
     if sp.produces == artifacts.MODEL:
         portable.normalise(tmp)
+        artifact = {**artifact, "modality": modelkind.of_folder(tmp)}
     files = manifest(tmp)
     state.write_json(tmp / "manifest.json", files)
     entries = plan.workdir.entries()
@@ -318,7 +329,8 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
                   "fingerprint": sp.fingerprint, "options": sp.components["options"],
                   "env": sp.env.name if sp.env else None, "tool_versions": versions,
                   "parents": parents, "created": _now(),
-                  **{k: v for k, v in artifact.items() if k in ("source", "chat_template", "gguf")}}
+                  **{k: v for k, v in artifact.items()
+                     if k in ("source", "chat_template", "gguf", "modality")}}
     state.write_json(tmp / "provenance.json", provenance)
     return {**artifact, "kind": sp.produces, "fingerprint": digest(files),
             "files": len(files["files"]),

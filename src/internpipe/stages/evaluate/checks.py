@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+from internpipe import modelkind
 from internpipe.artifacts import MODEL
 from internpipe.errors import Problem
 from internpipe.stages import InputRef, Section, StageContext
@@ -68,6 +69,13 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
         problems.append(section.problem("OpenCompass's Slurm runner needs a partition: set "
                                         "resources.slurm.partition", "resources"))
     problems += _custom_problems(section, opts, recipe_dir)
+    vision = [s.name for s in section.inputs.get("models", []) if s.produces == MODEL
+              and modelkind.of_section(s, recipe_dir) == modelkind.VISION]
+    if vision and not vqa.only(opts):
+        problems.append(section.problem(
+            f"{', '.join(vision)} is a vision-language model, which OpenCompass's text "
+            "models cannot load: serve it (a deploy stage) and ask it an image-question set "
+            "(`type: vqa`) through `models: [deploy]`", "models"))
     pkg = _opencompass(section, device)
     if pkg is not None:
         has_models = any(s.produces == MODEL for s in section.inputs.get("models", []))

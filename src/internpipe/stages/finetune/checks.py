@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from internpipe import modelkind
 from internpipe.errors import Problem
 from internpipe.stages import Section
 from internpipe.stages.base import resolve, shown
@@ -45,6 +46,24 @@ def check_data(section: Section, recipe_dir: Path) -> tuple[list[data.Checked],
     return checked, problems
 
 
+def _kind_problems(section: Section, opts: Options, recipe_dir: Path,
+                   device: str) -> list[Problem]:
+    """A vision-language model trains on llava data, on CUDA; a text model on text data."""
+    kind = modelkind.of_section(section, recipe_dir)
+    if kind == modelkind.VISION and opts.format not in (None, data.VISION):
+        return [section.problem(f"a vision-language model is fine-tuned on image-question "
+                                f"data (format llava), not {opts.format}", "format")]
+    if kind == modelkind.TEXT and opts.format == data.VISION:
+        return [section.problem("llava data (images) trains a vision-language model, and "
+                                "this stage's model is a text model", "format")]
+    if kind == modelkind.VISION and device != "cuda":
+        return modelkind.refused(section, recipe_dir, (
+            "XTuner 0.2.0 fine-tunes one through its InternVL path, which needs CUDA and the "
+            "model's own code from the hub (trust_remote_code): run with --device cuda on a "
+            "GPU machine (`internpipe plan --device cuda` shows the commands here)"))
+    return []
+
+
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     opts = section.options_as(Options)
     problems = []
@@ -55,7 +74,8 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     if device != "cuda" and opts.deepspeed:
         problems.append(section.problem(f"deepspeed {opts.deepspeed} needs CUDA; remove "
                                         "`deepspeed:` to train on cpu", "deepspeed"))
-    if opts.template is None:
+    problems += _kind_problems(section, opts, recipe_dir, device)
+    if opts.template is None and opts.format != data.VISION:
         chat = declared_chat_template(section)
         if for_chat_template(chat) not in XTUNER_TEMPLATES:
             problems.append(section.problem(
