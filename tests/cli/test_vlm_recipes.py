@@ -10,14 +10,7 @@ import json
 from pathlib import Path
 
 from conftest import cli
-from support.pngs import write_png
-
-
-def copied(tmp_path: Path, name: str) -> Path:
-    work = tmp_path / "work"
-    result = cli("recipes", "copy", name, str(work))
-    assert result.returncode == 0, result.stderr
-    return work / f"{name}.yaml"
+from support.vlmrecipes import copied, foodieqa
 
 
 def commands(recipe: Path, *extra: str) -> dict[str, str]:
@@ -25,19 +18,6 @@ def commands(recipe: Path, *extra: str) -> dict[str, str]:
     assert result.returncode == 0, result.stderr
     return {s["stage"]: " ".join(" ".join(c["argv"]) for c in s["commands"]) + " " +
             " ".join(s["reasons"]) for s in json.loads(result.stdout)["stages"]}
-
-
-def foodieqa(work: Path) -> None:
-    """The lesson's data, in XTuner's LLaVA-style format, with its images."""
-    data = work / "data" / "FoodieQA"
-    write_png(data / "images" / "1.png", "red", "yellow")
-    (data / "sivqa_llava.json").write_text(json.dumps([
-        {"id": "1", "image": "images/1.png", "conversations": [
-            {"from": "human", "value": "<image>\n这是什么菜？"},
-            {"from": "gpt", "value": "麻婆豆腐"}]}], ensure_ascii=False), encoding="utf-8")
-    (data / "eval.jsonl").write_text(json.dumps(
-        {"image": "images/1.png", "question": "这是什么菜？", "choices": ["麻婆豆腐", "宫保鸡丁"],
-         "answer": "A"}, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def test_internvl2_foodieqa_plans_xtuner_internvl_and_lmdeploy(tmp_path: Path) -> None:
