@@ -78,6 +78,27 @@ def of_section(section: Section, recipe_dir: Path) -> str | None:
     return TEXT if gguf or not isinstance(source, str) else of_source(source, recipe_dir)
 
 
+def is_internvl(section: Section, recipe_dir: Path) -> bool:
+    """The model a stage takes is InternVL-Chat (what XTuner's InternVL path loads): its
+    local config's model_type, else its hub name."""
+    while section.kind != "download":
+        refs = section.inputs.get("model") or []
+        if len(refs) != 1:
+            return False
+        section = refs[0]
+    source = str(getattr(section.options, "source", ""))
+    hub, _, repo = source.partition(":")
+    if not repo or hub.startswith(("/", ".", "~")):
+        folder = Path(source).expanduser()
+        try:
+            config = json.loads(((folder if folder.is_absolute() else recipe_dir / folder)
+                                 / "config.json").read_text())
+            return isinstance(config, dict) and config.get("model_type") == "internvl_chat"
+        except (OSError, ValueError):
+            pass
+    return "internvl" in source.lower()
+
+
 def refused(section: Section, recipe_dir: Path, why: str) -> list[Problem]:
     """A problem at the stage's line when the model it takes is a vision-language model
     (`why`: what the stage cannot do with one, and what to do instead)."""

@@ -80,3 +80,14 @@ def test_a_vlm_finetune_on_cpu_says_it_needs_cuda_and_the_hub_code(tmp_path: Pat
     assert "r.yaml:7: stages.finetune: the model is a vision-language model (from its name " \
            "modelscope:OpenGVLab/InternVL2-2B): XTuner 0.2.0 fine-tunes one through its " \
            "InternVL path, which needs CUDA" in result.stderr, result.stderr
+
+
+def test_a_vlm_that_is_not_internvl_is_refused_for_finetune(tmp_path: Path) -> None:
+    (tmp_path / "train.json").write_text("[]\n")
+    r = recipe(tmp_path, str(TINY_VLM), "  finetune:\n    data: train.json\n",
+               device="cuda")
+    result = cli("plan", str(r), cwd=tmp_path, COLUMNS="250")
+    assert result.returncode == 2
+    assert "r.yaml:7: stages.finetune: the model is a vision-language model (from its " \
+           f"config, {TINY_VLM}): XTuner 0.2.0 fine-tunes InternVL-Chat models only" \
+        in result.stderr, result.stderr

@@ -56,6 +56,10 @@ def _kind_problems(section: Section, opts: Options, recipe_dir: Path,
     if kind == modelkind.TEXT and opts.format == data.VISION:
         return [section.problem("llava data (images) trains a vision-language model, and "
                                 "this stage's model is a text model", "format")]
+    if kind == modelkind.VISION and not modelkind.is_internvl(section, recipe_dir):
+        return modelkind.refused(section, recipe_dir, (
+            "XTuner 0.2.0 fine-tunes InternVL-Chat models only (its InternVL path); this one "
+            "is another architecture"))
     if kind == modelkind.VISION and device != "cuda":
         return modelkind.refused(section, recipe_dir, (
             "XTuner 0.2.0 fine-tunes one through its InternVL path, which needs CUDA and the "
