@@ -91,3 +91,17 @@ def test_a_vlm_that_is_not_internvl_is_refused_for_finetune(tmp_path: Path) -> N
     assert "r.yaml:7: stages.finetune: the model is a vision-language model (from its " \
            f"config, {TINY_VLM}): XTuner 0.2.0 fine-tunes InternVL-Chat models only" \
         in result.stderr, result.stderr
+
+
+def test_the_finetune_command_takes_llava_data_and_its_image_folder(tmp_path: Path) -> None:
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "train.json").write_text('[{"id": "1", "image": "gone.png", "conversations": '
+                                         '[{"from": "human", "value": "<image>\\nQ"}, '
+                                         '{"from": "gpt", "value": "A"}]}]\n')
+    result = cli("finetune", "modelscope:OpenGVLab/InternVL2-2B", "--data", "train.json",
+                 "--format", "llava", "--image-folder", "imgs", cwd=tmp_path, COLUMNS="250")
+    assert result.returncode == 2
+    assert "train.json:1: llava format: image 'gone.png' not found (looked in " \
+           f"{tmp_path / 'imgs'})" in result.stderr, result.stderr
+    assert "XTuner 0.2.0 fine-tunes one through its InternVL path, which needs CUDA" \
+        in result.stderr
