@@ -16,20 +16,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from internpipe import (
-    artifacts,
-    envs,
-    modelkind,
-    portable,
-    proc,
-    recovery,
-    services,
-    slurm,
-    state,
-)
+from internpipe import artifacts, envs, portable, proc, recovery, services, slurm, state
 from internpipe import stages as registry
 from internpipe.errors import StageFailed, UserError
 from internpipe.fingerprint import digest, manifest
+from internpipe.modelkind import of_folder as modality_of
 from internpipe.plan import CACHED, RUN, Plan, StagePlan, context
 from internpipe.progress import Reporter
 from internpipe.slurm import on_slurm, slurm_script
@@ -313,7 +304,7 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
     tmp = ctx.out
     if sp.produces == artifacts.MODEL:
         portable.normalise(tmp)
-        artifact = {**artifact, "modality": modelkind.of_folder(tmp)}
+        artifact = {**artifact, "modality": modality_of(tmp)}
     files = manifest(tmp)
     state.write_json(tmp / "manifest.json", files)
     entries = plan.workdir.entries()
