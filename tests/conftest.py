@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 TINY_MODEL = ROOT / "recipes" / "models" / "tiny-internlm2"
+TINY_VLM = ROOT / "recipes" / "models" / "tiny-vlm"
 # Integration tests share one home so tool envs are built once per machine (uv's cache makes
 # a rebuild cheap); unit tests get a fresh temp home each and must never touch this one.
 SHARED_HOME = Path(os.environ.get("INTERNPIPE_TEST_HOME", ROOT / ".test-home"))

@@ -35,6 +35,7 @@ class ModelArtifact(Published, total=False):
     chat_template: str | None
     chat_template_origin: str
     model_type: str | None
+    modality: str | None     # "text" | "vision-language" (modelkind.py), for every model
     revision: str | None
     gguf: dict[str, Any]     # download of a GGUF: file, sha256, architecture, quantization
     # finetune

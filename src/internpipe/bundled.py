@@ -8,6 +8,7 @@ validates and runs where it lands."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -89,6 +90,9 @@ def needed_files(bundled: Bundled) -> list[Path]:
             continue
         if found and candidate is not None and candidate.is_relative_to(root):
             wanted[candidate.relative_to(root)] = None
+            for image in _data_images(candidate):
+                if image.is_relative_to(root):
+                    wanted[image.relative_to(root)] = None
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             for script in SCRIPT_RE.findall(line):
@@ -132,6 +136,23 @@ def _source(root: Path, rel: Path) -> Path | None:
         if (base / rel).exists():
             return base / rel
     return None
+
+
+def _data_images(data: Path) -> list[Path]:
+    """The images an image-question or llava data file names (relative to the file), so that
+    a copied recipe's data is whole. Small bundled files only."""
+    if data.suffix not in (".json", ".jsonl") or not data.is_file() or \
+            data.stat().st_size > 1 << 20:
+        return []
+    text = data.read_text(encoding="utf-8", errors="replace")
+    try:
+        rows = json.loads(text) if text.lstrip().startswith("[") else \
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError:
+        return []
+    names = [r.get("image") for r in rows if isinstance(r, dict)]
+    found = [(data.parent / n).resolve() for n in names if isinstance(n, str) and n]
+    return [p for p in dict.fromkeys(found) if p.is_file()]
 
 
 def _strings(node: Any) -> list[str]:

@@ -20,6 +20,7 @@ from internpipe import artifacts, envs, portable, proc, recovery, services, slur
 from internpipe import stages as registry
 from internpipe.errors import StageFailed, UserError
 from internpipe.fingerprint import digest, manifest
+from internpipe.modelkind import of_folder as modality_of
 from internpipe.plan import CACHED, RUN, Plan, StagePlan, context
 from internpipe.progress import Reporter
 from internpipe.slurm import on_slurm, slurm_script
@@ -317,6 +318,7 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
     tmp = ctx.out
     if sp.produces == artifacts.MODEL:
         portable.normalise(tmp)
+        artifact = {**artifact, "modality": modality_of(tmp)}
     files = manifest(tmp)
     state.write_json(tmp / "manifest.json", files)
     entries = plan.workdir.entries()
@@ -334,7 +336,8 @@ def _finish_output(plan: Plan, sp: StagePlan, ctx: StageContext,
                   "fingerprint": sp.fingerprint, "options": sp.components["options"],
                   "env": sp.env.name if sp.env else None, "tool_versions": versions,
                   "parents": parents, "created": _now(),
-                  **{k: v for k, v in artifact.items() if k in ("source", "chat_template", "gguf")}}
+                  **{k: v for k, v in artifact.items()
+                     if k in ("source", "chat_template", "gguf", "modality")}}
     state.write_json(tmp / "provenance.json", provenance)
     return {**artifact, "kind": sp.produces, "fingerprint": digest(files),
             "files": len(files["files"]),

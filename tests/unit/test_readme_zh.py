@@ -17,6 +17,7 @@ SECTIONS = {
     "How a run works": "一次运行是怎样进行的",
     "Stages": "各阶段",
     "Chat with what you built": "和训练出的模型对话",
+    "Vision-language models": "视觉语言模型（多模态）",
     "Going to a cluster (Slurm)": "上集群（Slurm）",
     "Recipe reference": "配方参考",
     "Troubleshooting": "常见问题",

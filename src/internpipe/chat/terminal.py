@@ -3,7 +3,8 @@
 Ctrl-C while an answer streams stops that answer (the connection is closed, so the server
 stops generating) and the chat goes on with what was written so far; Ctrl-C at the prompt
 only clears the line; /exit or Ctrl-D leaves. `ask_all` is the non-interactive form
-(`--query`): each query in turn, with the answers before it as history.
+(`--query`): each query in turn, with the answers before it as history. Images (`--image`,
+`/image PATH|URL`) go with the next question, as OpenAI image parts (workers/chat_images.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from internpipe.workers import chat_stream
+from internpipe.workers import chat_images, chat_stream
 
 HELP = ("/reset forgets the conversation · /system [TEXT] shows or sets the system prompt · "
+        "/image PATH|URL adds an image to the next question · "
         "/set temperature|top_p|max_tokens VALUE · /save [FILE] writes the conversation · "
         "/exit or Ctrl-D leaves · Ctrl-C stops an answer")
 LIMITS = {"temperature": (float, 0.0, 2.0), "top_p": (float, 0.0, 1.0),
@@ -31,15 +33,20 @@ class Conversation:
     endpoint: dict[str, Any]
     system: str | None
     settings: dict[str, Any]
-    turns: list[dict[str, str]] = field(default_factory=list)
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)    # URLs for the next question
 
-    def messages(self, question: str) -> list[dict[str, str]]:
+    def messages(self, question: str) -> list[dict[str, Any]]:
         head = [{"role": "system", "content": self.system}] if self.system else []
-        return [*head, *self.turns, {"role": "user", "content": question}]
+        return [*head, *self.turns,
+                {"role": "user", "content": chat_images.user_content(question, self.images)}]
 
     def record(self) -> dict[str, Any]:
+        """The conversation as saved: an image is [image] in its turn's text, not megabytes
+        of base64."""
+        turns = [{**t, "content": chat_images.shown(t["content"])} for t in self.turns]
         return {"model": self.endpoint.get("model"), "base_url": self.endpoint.get("base_url"),
-                "system": self.system, "settings": self.settings, "messages": self.turns}
+                "system": self.system, "settings": self.settings, "messages": turns}
 
 
 @dataclass
@@ -54,8 +61,10 @@ def answer(conv: Conversation, question: str, out: IO[str] | None,
            timeout: float = 120.0) -> Answer:
     """Stream one answer (to `out` as it comes); the turn joins the history, also when
     Ctrl-C stopped it, with what was written so far."""
-    timed = chat_stream.Timed(chat_stream.stream(conv.endpoint, conv.messages(question),
-                                                 conv.settings, timeout))
+    messages = conv.messages(question)
+    conv.images = []
+    timed = chat_stream.Timed(chat_stream.stream(conv.endpoint, messages, conv.settings,
+                                                 timeout))
     pieces: list[str] = []
     stopped = False
     try:
@@ -70,8 +79,7 @@ def answer(conv: Conversation, question: str, out: IO[str] | None,
         with contextlib.suppress(Exception):
             timed.pieces.close()          # closes the connection: the server stops
     text = "".join(pieces)
-    conv.turns += [{"role": "user", "content": question},
-                   {"role": "assistant", "content": text}]
+    conv.turns += [messages[-1], {"role": "assistant", "content": text}]
     return Answer(text, stopped, timed.first_token, timed.seconds)
 
 
@@ -141,6 +149,12 @@ def command(conv: Conversation, line: str) -> str | None:
             return f"(cannot save: {exc.strerror or exc})"
     if name == "/set":
         return f"({set_option(conv, args)})"
+    if name == "/image":
+        try:
+            conv.images.append(chat_images.image_url(args.strip()))
+        except chat_images.BadImage as exc:
+            return f"(image {args.strip()}: {exc})"
+        return f"({len(conv.images)} image(s) go with the next question)"
     return HELP
 
 

@@ -53,6 +53,22 @@ def _agent_spec(targets: list[Target], tools: list[str] | None) -> dict[str, Any
                            first.get("api_key_env"), first.get("engine"))
 
 
+def _images(specs: list[str]) -> list[str]:
+    """Each --image as the URL the server is sent; every bad one at once (exit 2)."""
+    from internpipe.errors import Problem, UserError
+    from internpipe.workers import chat_images
+
+    urls, problems = [], []
+    for spec in specs:
+        try:
+            urls.append(chat_images.image_url(spec))
+        except chat_images.BadImage as exc:
+            problems.append(Problem("internpipe chat", None, "--image", f"{spec}: {exc}"))
+    if problems:
+        raise UserError("bad arguments", problems)
+    return urls
+
+
 def _web(targets: list[Target], system: str | None, settings: dict[str, Any],
          tools: list[str] | None, host: str, port: str, device: str | None) -> int:
     from internpipe import devices, envs
@@ -123,6 +139,11 @@ def command(
                                       "host than this machine asks for an access key.")
                     ] = "127.0.0.1",
     port: Annotated[str, typer.Option("--port", help="The page's port, or auto.")] = "8501",
+    image: Annotated[list[str] | None, typer.Option(
+        "--image", "-i", metavar="PATH|URL", help="An image sent with the first question "
+        "(repeatable: several go together; a local file is sent inside the request). For a "
+        "vision-language model; in the chat, /image PATH adds one to the next question.",
+        show_default=False)] = None,
     set_: SetOpt = None,
     device: DeviceOpt = None,
 ) -> None:
@@ -143,6 +164,8 @@ def command(
       internpipe chat --endpoint http://127.0.0.1:23333/v1 --model-name internlm2
 
       internpipe chat recipes/demo-cpu.yaml --web --compare recipes/demo-cpu.yaml:download
+
+      internpipe chat recipes/tiny-vlm-cpu.yaml --image photo.jpg -q "What is in the picture?"
     """
     from internpipe.errors import UserError
 
@@ -168,11 +191,15 @@ def command(
                 web.pick_port(host, port)
             if tool:
                 _agent_options({"tools": tool})
+        if image and web_mode:
+            raise UserError("--image is for the terminal chat; the web page uploads images")
+        images = _images(image or [])         # before any model is served
         settings = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         try:
             raise typer.Exit(_session(spec, model_name, api_key_env, system, settings,
                                       query, json_mode, web_mode, compare,
-                                      compare_model_name, tool, host, port, set_, device))
+                                      compare_model_name, tool, host, port, set_, device,
+                                      images))
         except Ended:
             raise typer.Exit(143) from None
 
@@ -181,7 +208,7 @@ def _session(spec: str, model_name: str | None, api_key_env: str | None,
              system: str | None, settings: dict[str, Any], query: list[str] | None,
              json_mode: bool, web_mode: bool, compare: str | None,
              compare_model_name: str | None, tools: list[str] | None, host: str, port: str,
-             overrides: list[str] | None, device: str | None) -> int:
+             overrides: list[str] | None, device: str | None, images: list[str]) -> int:
     from internpipe.chat import targets, terminal
     from internpipe.errors import StageFailed
     from internpipe.workers.chat_stream import ChatFailed
@@ -201,7 +228,7 @@ def _session(spec: str, model_name: str | None, api_key_env: str | None,
         persona = system if system is not None else first.system
         if web_mode:
             return _web(found, persona, settings, tools, host, port, device)
-        conv = terminal.Conversation(first.endpoint, persona, settings)
+        conv = terminal.Conversation(first.endpoint, persona, settings, images=images)
         try:
             if query:
                 return terminal.ask_all(conv, query, json_mode)

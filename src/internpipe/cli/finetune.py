@@ -21,9 +21,12 @@ def command(
                                          show_default=False)],
     data: Annotated[list[Path], typer.Option("--data", metavar="FILE", help="Training data "
                                              "(repeatable).", show_default=False)],
-    data_format: Annotated[Literal["openai", "alpaca", "xtuner"] | None, typer.Option(
-        "--format", help="The data's format (default: detected from the first record).",
-        show_default=False)] = None,
+    data_format: Annotated[Literal["openai", "alpaca", "xtuner", "llava"] | None, typer.Option(
+        "--format", help="The data's format (default: detected from the first record; llava: "
+        "image questions for a vision-language model).", show_default=False)] = None,
+    image_folder: Annotated[Path | None, typer.Option(
+        "--image-folder", metavar="DIR", help="Where llava data's image paths start "
+        "(default: the data file's folder).", show_default=False)] = None,
     method: Annotated[Literal["lora", "qlora", "full"], typer.Option(
         "--method", help="LoRA, QLoRA (CUDA) or full fine-tuning.")] = "lora",
     epochs: Annotated[int, typer.Option("--epochs", "--max-epochs")] = 1,
@@ -53,6 +56,9 @@ def command(
 
       internpipe finetune ./internlm2_5-7b-chat --data assistant.jsonl --method qlora \\
           --prompt-template internlm2_chat --deepspeed deepspeed_zero2 --max-epochs 3
+
+      internpipe finetune modelscope:OpenGVLab/InternVL2-2B --data sivqa_llava.json \\
+          --image-folder FoodieQA --device cuda
     """
     sigterm_as_interrupt()
     with guard(json_mode):
@@ -64,6 +70,9 @@ def command(
             **({"deepspeed": deepspeed} if deepspeed else {})}
         if data_format:
             finetune["format"] = data_format
+        if image_folder:
+            finetune["image_folder"] = str(image_folder if image_folder.is_absolute()
+                                           else cwd / image_folder)
         stages = {"download": {"source": model}, "finetune": finetune}
         r, code = run_from_arguments("finetune", name, stages, set_, device, json_mode)
     if code == 0 and not json_mode:

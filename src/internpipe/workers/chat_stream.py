@@ -45,7 +45,7 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener()
 
 
-def request_body(model: str, messages: list[dict[str, str]],
+def request_body(model: str, messages: list[dict[str, Any]],
                  settings: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
     body.update({k: settings[k] for k in SETTINGS if settings.get(k) is not None})
@@ -62,7 +62,7 @@ def _piece(data: dict[str, Any]) -> str:
     return str(part.get("content") or "")
 
 
-def stream(endpoint: dict[str, Any], messages: list[dict[str, str]],
+def stream(endpoint: dict[str, Any], messages: list[dict[str, Any]],
            settings: dict[str, Any], timeout: float = 120.0) -> Generator[str, None, None]:
     """The answer, piece by piece. `endpoint`: base_url (or chat_url), model, api_key_env."""
     url = chat_url(str(endpoint.get("chat_url") or endpoint["base_url"]))

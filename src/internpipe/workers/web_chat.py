@@ -7,8 +7,9 @@ SPEC.json (written by internpipe's chat/web.py) names the served models, the sys
 the generation settings, the agent (tools the recipe or the command line allow) and the
 variable holding the access key when the page is reachable from other machines. Modes:
 chat (streamed), agent (Lagent's InternLM2 agent; each tool call and its result shown as it
-happens) and compare (one prompt, two models, answers side by side). Nothing the page sends
-runs on the server except chat requests and the spec's tools.
+happens) and compare (one prompt, two models, answers side by side). Images attached to a
+question (the chat box's upload) go to a vision-language model as OpenAI image parts.
+Nothing the page sends runs on the server except chat requests and the spec's tools.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st  # in the agent env only
 
 if TYPE_CHECKING:
-    from internpipe.workers import chat_stream
+    from internpipe.workers import chat_images, chat_stream
 else:  # run by path inside the agent env: this folder is put first on sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import chat_images  # images as the terminal chat sends them
     import chat_stream  # the same streaming client as the terminal chat
 
 MODES = {"chat": "Chat", "agent": "Agent (tools)", "compare": "Compare two models"}
+IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp"]
 
 
 def load_spec() -> dict[str, Any]:
@@ -79,12 +82,13 @@ def sidebar(spec: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return mode, system.strip(), settings
 
 
-def history(turns: list[dict[str, Any]], slot: int, system: str) -> list[dict[str, str]]:
+def history(turns: list[dict[str, Any]], slot: int, system: str) -> list[dict[str, Any]]:
     """The messages for model `slot`: its own earlier answers (or the only one)."""
-    messages = [{"role": "system", "content": system}] if system else []
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for turn in turns:
         answers = turn["answers"]
-        messages += [{"role": "user", "content": turn["user"]},
+        messages += [{"role": "user", "content": chat_images.user_content(
+                          turn["user"], turn.get("images", []))},
                      {"role": "assistant",
                       "content": answers[min(slot, len(answers) - 1)]["text"]}]
     return messages
@@ -97,8 +101,32 @@ def show_tool(call: dict[str, Any]) -> None:
         st.markdown(f"↳ {call.get('result') if call.get('error') is None else call['error']}")
 
 
+def show_user(text: str, images: list[str]) -> None:
+    with st.chat_message("user"):
+        if images:
+            st.image(images, width=160)
+        st.write(text)
+
+
+def asked() -> tuple[str, list[str]] | None:
+    """The question and its images' data: URLs, once the user sends one."""
+    sent = st.chat_input("Ask something (attach images for a vision-language model)",
+                         accept_file="multiple", file_type=IMAGE_TYPES)
+    if not sent:
+        return None
+    images, bad = [], []
+    for upload in sent.files:
+        try:
+            images.append(chat_images.data_url(upload.getvalue()))
+        except chat_images.BadImage as exc:
+            bad.append(f"{upload.name}: {exc}")
+    for why in bad:
+        st.error(why)
+    return (sent.text or "", images) if (sent.text or images) and not bad else None
+
+
 def show_turn(turn: dict[str, Any]) -> None:
-    st.chat_message("user").write(turn["user"])
+    show_user(turn["user"], turn.get("images", []))
     answers = turn["answers"]
     if len(answers) == 1:
         with st.chat_message("assistant"):
@@ -112,7 +140,7 @@ def show_turn(turn: dict[str, Any]) -> None:
             st.markdown(got["text"])
 
 
-def streamed(endpoint: dict[str, Any], messages: list[dict[str, str]],
+def streamed(endpoint: dict[str, Any], messages: list[dict[str, Any]],
              settings: dict[str, Any]) -> str:
     try:
         text = st.write_stream(chat_stream.stream(endpoint, messages, settings))
@@ -123,7 +151,7 @@ def streamed(endpoint: dict[str, Any], messages: list[dict[str, str]],
 
 
 def streamed_side_by_side(models: list[dict[str, Any]],
-                          conversations: list[list[dict[str, str]]],
+                          conversations: list[list[dict[str, Any]]],
                           settings: dict[str, Any]) -> list[str]:
     """Both answers at once, each streamed into its column as its model writes it: one
     thread per model reads its stream, this thread draws (Streamlit draws from the script's
@@ -169,7 +197,7 @@ def streamed_side_by_side(models: list[dict[str, Any]],
     return texts
 
 
-def agent_answer(spec: dict[str, Any], system: str, messages: list[dict[str, str]],
+def agent_answer(spec: dict[str, Any], system: str, messages: list[dict[str, Any]],
                  settings: dict[str, Any]) -> dict[str, Any]:
     """Lagent's agent on the first model; each tool call is drawn as it happens."""
     if TYPE_CHECKING:
@@ -217,27 +245,28 @@ def main() -> None:
     turns: list[dict[str, Any]] = st.session_state.setdefault("turns", [])
     for turn in turns:
         show_turn(turn)
-    question = st.chat_input("Ask something")
-    if not question:
+    sent = asked()
+    if sent is None:
         return
-    st.chat_message("user").write(question)
+    question, images = sent
+    show_user(question, images)
+    asking = {"role": "user", "content": chat_images.user_content(question, images)}
     models = spec["models"]
     answers: list[dict[str, Any]] = []
     if mode == "compare":
         pair = models[:2]
-        conversations = [[*history(turns, slot, system), {"role": "user", "content": question}]
-                         for slot in range(len(pair))]
+        conversations = [[*history(turns, slot, system), asking] for slot in range(len(pair))]
         texts = streamed_side_by_side(pair, conversations, settings)
         answers += [{"label": m["label"], "text": t} for m, t in zip(pair, texts, strict=True)]
     else:
-        messages = [*history(turns, 0, system), {"role": "user", "content": question}]
+        messages = [*history(turns, 0, system), asking]
         with st.chat_message("assistant"):
             if mode == "agent":
                 answers.append(agent_answer(spec, system, messages, settings))
             else:
                 answers.append({"label": models[0]["label"],
                                 "text": streamed(models[0], messages, settings)})
-    turns.append({"user": question, "answers": answers})
+    turns.append({"user": question, "images": images, "answers": answers})
 
 
 main()

@@ -11,12 +11,19 @@ import os
 import re
 from pathlib import Path
 
+from internpipe import modelkind
 from internpipe.artifacts import MODEL
 from internpipe.errors import Problem
 from internpipe.stages import InputRef, Section, StageContext
 from internpipe.stages.base import resolve, shown
-from internpipe.stages.evaluate import data, datasets
-from internpipe.stages.evaluate.options import CustomDataset, Options, abbr, backend, customs
+from internpipe.stages.evaluate import data, datasets, vqa
+from internpipe.stages.evaluate.options import (
+    CustomDataset,
+    Options,
+    abbr,
+    backend,
+    customs,
+)
 
 # A chat model cannot score PPL datasets (OpenCompass needs a base model for them).
 PPL = re.compile(r"_ppl(_|$)")
@@ -36,7 +43,7 @@ def model_refs(ctx: StageContext) -> list[InputRef]:
 
 def custom_items(options: Options, recipe_dir: Path) -> int:
     """How many items the custom files hold (their checks are cached: no second read)."""
-    return sum(checked(d, recipe_dir).rows for d in customs(options))
+    return sum(checked(d, recipe_dir).rows for d in customs(options) if d.type != "vqa")
 
 
 def checked(d: CustomDataset, recipe_dir: Path) -> data.EvalData:
@@ -62,6 +69,13 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
         problems.append(section.problem("OpenCompass's Slurm runner needs a partition: set "
                                         "resources.slurm.partition", "resources"))
     problems += _custom_problems(section, opts, recipe_dir)
+    vision = [s.name for s in section.inputs.get("models", []) if s.produces == MODEL
+              and modelkind.of_section(s, recipe_dir) == modelkind.VISION]
+    if vision and not vqa.only(opts):
+        problems.append(section.problem(
+            f"{', '.join(vision)} is a vision-language model, which OpenCompass's text "
+            "models cannot load: serve it (a deploy stage) and ask it an image-question set "
+            "(`type: vqa`) through `models: [deploy]`", "models"))
     pkg = _opencompass(section, device)
     if pkg is not None:
         has_models = any(s.produces == MODEL for s in section.inputs.get("models", []))
@@ -81,6 +95,12 @@ def _custom_problems(section: Section, opts: Options, recipe_dir: Path) -> list[
     for i, d in enumerate(opts.datasets):
         if not isinstance(d, CustomDataset):
             continue
+        if abbr(d) in seen:
+            problems.append(section.problem(f"two datasets are named {abbr(d)!r}; give one "
+                                            "a `name:`", "datasets", i))
+        seen.add(abbr(d))
+        if d.type == "vqa":               # checked by stages/evaluate/vqa.py
+            continue
         path = resolve(recipe_dir, d.path)
         name = shown(path, recipe_dir)
         checked = data.check_file(path, d.type, name)
@@ -93,11 +113,7 @@ def _custom_problems(section: Section, opts: Options, recipe_dir: Path) -> list[
             problems.append(section.problem(
                 f"{{{unknown[0]}}} is not an input column of {name} (columns: "
                 f"{', '.join(columns)})", "datasets", i, "prompt"))
-        if abbr(d) in seen:
-            problems.append(section.problem(f"two datasets are named {abbr(d)!r}; give one "
-                                            "a `name:`", "datasets", i))
-        seen.add(abbr(d))
-    return problems
+    return problems + vqa.check(section, opts, recipe_dir)
 
 
 def _opencompass(section: Section, device: str) -> Path | None:

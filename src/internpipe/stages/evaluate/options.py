@@ -33,15 +33,18 @@ METRICS: dict[str, dict[str, str | None]] = {
            "contains": "opencompass.datasets.leval.evaluators.LEvalEMEvaluator",
            "bleu": ICL + "BleuEvaluator", "exact": ICL + "AccEvaluator"},
     "mcq": {"option": None, "exact": ICL + "AccEvaluator"},
+    # image-question sets, scored by internpipe's client (stages/evaluate/vqa.py)
+    "vqa": {"exact": None, "choice": None},
 }
-DEFAULT_METRIC = {"qa": "rouge", "mcq": "option"}
+DEFAULT_METRIC = {"qa": "rouge", "mcq": "option", "vqa": "exact"}
 
 
 class CustomDataset(Base):
     path: Line = Field(min_length=1)
-    type: Literal["qa", "mcq"] = "qa"
+    type: Literal["qa", "mcq", "vqa"] = "qa"
     metric: Line | None = Field(None, description="qa: rouge (default) | rouge_zh | "
-                                "contains | bleu | exact; mcq: option (default) | exact")
+                                "contains | bleu | exact; mcq: option (default) | exact; "
+                                "vqa (image questions): exact (default) | choice")
     prompt: Text | None = Field(None, description="the question as sent, e.g. "
                                                   "'Answer briefly: {question}'")
     name: Line | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",

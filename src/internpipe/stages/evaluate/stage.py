@@ -30,7 +30,7 @@ from internpipe.artifacts import MODEL, ScoresArtifact
 from internpipe.errors import StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import resolve
-from internpipe.stages.evaluate import datasets
+from internpipe.stages.evaluate import datasets, vqa
 from internpipe.stages.evaluate.checks import (
     check_builtins,
     checked,
@@ -69,7 +69,7 @@ keeps_serving = base.never_keeps_serving
 
 
 def tool(options: Options, device: str) -> str | None:
-    return "opencompass"
+    return None if vqa.only(options) else "opencompass"    # vqa: a stdlib client
 
 
 def local_files(options: Options, recipe_dir: Path) -> list[Path]:
@@ -86,6 +86,8 @@ def plan(ctx: StageContext) -> list[Step]:
     """The OpenCompass command (the data, backend and resources were checked before
     planning: evaluate/checks.py; the named datasets again here, once the env is built)."""
     opts = ctx.options_as(Options)
+    if vqa.only(opts):
+        return vqa.plan(ctx)
     eng = backend(opts, ctx.device)
     check_builtins(ctx)
     # The models are scored with the prompt they were trained on (template_lock.py).
@@ -173,6 +175,8 @@ def notes(ctx: StageContext) -> list[str]:
     found = []
     try:
         opts = ctx.options_as(Options)
+        if vqa.only(opts):
+            return vqa.notes(ctx)
         if customs(opts):
             n = custom_items(opts, ctx.recipe_dir)
             sampled = [d.path for d in customs(opts) if checked(d, ctx.recipe_dir).parsed]
@@ -208,7 +212,7 @@ def rouge_on_chinese(opts: Options, recipe_dir: Path) -> list[str]:
     right English word scores full marks)."""
     found = []
     for d in customs(opts):
-        if d.type == "qa" and (d.metric or "rouge") == "rouge":
+        if d.type == "qa" and (d.metric or "rouge") == "rouge":  # (vqa is not read here)
             found_in = checked(d, recipe_dir)       # cached: the file is not read again
             chinese, total = found_in.chinese, found_in.answers
             if chinese:
@@ -252,6 +256,8 @@ def _tracebacks(run: Path) -> list[str]:
 
 
 def collect(ctx: StageContext) -> ScoresArtifact:
+    if vqa.only(ctx.options_as(Options)):
+        return vqa.collect(ctx)
     found, _ = models(ctx)
     names = [m["abbr"] for m in found]
     run = _newest_run(outputs_dir(ctx))

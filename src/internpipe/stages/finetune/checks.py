@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from internpipe import modelkind
 from internpipe.errors import Problem
 from internpipe.stages import Section
 from internpipe.stages.base import resolve, shown
@@ -19,6 +20,10 @@ def data_files(options: Options, recipe_dir: Path) -> list[Path]:
     return [resolve(recipe_dir, d) for d in files]
 
 
+def image_root(options: Options, recipe_dir: Path) -> Path | None:
+    return resolve(recipe_dir, options.image_folder) if options.image_folder else None
+
+
 def check_data(section: Section, recipe_dir: Path) -> tuple[list[data.Checked],
                                                              list[Problem]]:
     """(what each file holds, problems): a file that cannot be read at the recipe's `data`,
@@ -28,7 +33,7 @@ def check_data(section: Section, recipe_dir: Path) -> tuple[list[data.Checked],
     for i, path in enumerate(data_files(opts, recipe_dir)):
         where = ("data", i) if isinstance(opts.data, list) else ("data",)
         name = shown(path, recipe_dir)
-        found = data.check_file(path, opts.format, name)
+        found = data.check_file(path, opts.format, name, image_root(opts, recipe_dir))
         checked.append(found)
         problems += [p if p.line else section.problem(f"{name}: {p.message}", *where)
                      for p in found.problems]
@@ -41,6 +46,28 @@ def check_data(section: Section, recipe_dir: Path) -> tuple[list[data.Checked],
     return checked, problems
 
 
+def _kind_problems(section: Section, opts: Options, recipe_dir: Path,
+                   device: str) -> list[Problem]:
+    """A vision-language model trains on llava data, on CUDA; a text model on text data."""
+    kind = modelkind.of_section(section, recipe_dir)
+    if kind == modelkind.VISION and opts.format not in (None, data.VISION):
+        return [section.problem(f"a vision-language model is fine-tuned on image-question "
+                                f"data (format llava), not {opts.format}", "format")]
+    if kind == modelkind.TEXT and opts.format == data.VISION:
+        return [section.problem("llava data (images) trains a vision-language model, and "
+                                "this stage's model is a text model", "format")]
+    if kind == modelkind.VISION and not modelkind.is_internvl(section, recipe_dir):
+        return modelkind.refused(section, recipe_dir, (
+            "XTuner 0.2.0 fine-tunes InternVL-Chat models only (its InternVL path); this one "
+            "is another architecture"))
+    if kind == modelkind.VISION and device != "cuda":
+        return modelkind.refused(section, recipe_dir, (
+            "XTuner 0.2.0 fine-tunes one through its InternVL path, which needs CUDA and the "
+            "model's own code from the hub (trust_remote_code): run with --device cuda on a "
+            "GPU machine (`internpipe plan --device cuda` shows the commands here)"))
+    return []
+
+
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     opts = section.options_as(Options)
     problems = []
@@ -51,7 +78,8 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     if device != "cuda" and opts.deepspeed:
         problems.append(section.problem(f"deepspeed {opts.deepspeed} needs CUDA; remove "
                                         "`deepspeed:` to train on cpu", "deepspeed"))
-    if opts.template is None:
+    problems += _kind_problems(section, opts, recipe_dir, device)
+    if opts.template is None and opts.format != data.VISION:
         chat = declared_chat_template(section)
         if for_chat_template(chat) not in XTUNER_TEMPLATES:
             problems.append(section.problem(

@@ -6,6 +6,9 @@ Formats (JSON lines, or one JSON list; without `format:` the first record tells 
            with at least one user and one assistant message
   alpaca:  {"instruction": "...", "input": "..." (optional), "output": "..."}
   xtuner:  {"conversation": [{"system": "..." (optional), "input": "...", "output": "..."}, ...]}
+  llava:   {"image": "rel/path.jpg", "conversations": [{"from": "human", "value":
+           "<image>\n..."}, {"from": "gpt", "value": "..."}]} (vision-language; its images
+           are checked too: stages/finetune/vlmdata.py)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from internpipe.datafiles import Problems, checked_once, json_records, sampled
 from internpipe.errors import Problem
+from internpipe.stages.finetune import vlmdata
 from internpipe.workers.jsonstream import Sample
 
 
@@ -70,10 +74,13 @@ def _xtuner(item: dict[str, Any]) -> str | None:
 VERSION = 2        # of what a check finds: bump when it changes (the results are kept)
 CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "openai": _openai, "alpaca": _alpaca, "xtuner": _xtuner}
+VISION = "llava"   # checked with its images (vlmdata.check_record), never from the cache
 # The key that tells each format, in the order they are tried.
-MARKS = (("messages", "openai"), ("conversation", "xtuner"), ("instruction", "alpaca"))
+MARKS = (("messages", "openai"), ("conversations", VISION), ("conversation", "xtuner"),
+         ("instruction", "alpaca"))
 UNKNOWN = ('cannot tell the data format: a record needs "messages" (openai), "conversation" '
-           '(xtuner) or "instruction" (alpaca); set `format:` if it is one of these')
+           '(xtuner), "instruction" (alpaca) or "conversations" (llava); set `format:` if it '
+           'is one of these')
 
 
 def detect(item: Any) -> str | None:
@@ -92,7 +99,7 @@ def describe(fmt: str, item: Any) -> str:
         first = turns[0] if isinstance(turns, list) and turns else None
         system = isinstance(first, dict) and "system" in first
         return "xtuner conversation" + (" with system" if system else "")
-    return {"openai": "openai messages"}.get(fmt, fmt)
+    return {"openai": "openai messages", VISION: "llava conversations with images"}.get(fmt, fmt)
 
 
 @dataclass
@@ -121,16 +128,23 @@ class Checked:
                 f"{self.parsed} lines parsed; --full-data-check parses every one)")
 
 
-def check_file(path: Path, fmt: str | None, shown_as: str) -> Checked:
+def check_file(path: Path, fmt: str | None, shown_as: str,
+               image_root: Path | None = None) -> Checked:
     """Every sample of one data file against `fmt` (None: the format its first record is
     written in), or evenly spaced samples of a very large one (datafiles.sampled);
-    re-checked only when the file changed."""
+    re-checked only when the file changed, except vision-language data, whose images (under
+    `image_root`, default: the file's folder) change without it."""
+    root = image_root or path.parent
     sample = Sample() if sampled(path) else None
-    return checked_once(path, ("finetune", VERSION, fmt, shown_as, sample is not None),
-                        lambda: _check_file(path, fmt, shown_as, sample), Checked)
+    found = checked_once(path, ("finetune", VERSION, fmt, shown_as, str(root),
+                                sample is not None),
+                         lambda: _check_file(path, fmt, shown_as, root, sample), Checked)
+    if found.format != VISION:
+        return found
+    return _check_file(path, fmt, shown_as, root, Sample() if sample else None)
 
 
-def _check_file(path: Path, forced: str | None, shown_as: str,
+def _check_file(path: Path, forced: str | None, shown_as: str, image_root: Path,
                 sample: Sample | None) -> Checked:
     problems = Problems(shown_as)
     count, fmt, first = 0, forced, None
@@ -145,7 +159,8 @@ def _check_file(path: Path, forced: str | None, shown_as: str,
         if not isinstance(item, dict):
             problems.add(n, f"expected a JSON object ({fmt} format)")
             continue
-        why = CHECKS[str(fmt)](item)
+        why = vlmdata.check_record(item, image_root) if fmt == VISION else \
+            CHECKS[str(fmt)](item)
         if why:
             problems.add(n, f"{fmt} format: {why}")
     hint = ""

@@ -34,8 +34,11 @@ class Options(Base):
     model: Line | None = None
     method: Literal["lora", "qlora", "full"] = "lora"
     data: Line | list[Line]
-    format: Literal["openai", "alpaca", "xtuner"] | None = Field(
-        None, description="default: detected from the first record of each file")
+    format: Literal["openai", "alpaca", "xtuner", "llava"] | None = Field(
+        None, description="default: detected from the first record of each file; llava: "
+        "image-question data for a vision-language model")
+    image_folder: Line | None = Field(None, description="where llava data's image paths "
+                                      "start (default: the data file's folder)")
     template: Line | None = Field(None, description="an XTuner prompt template (default: "
                                   "from the model's chat template)")
     epochs: int = Field(1, ge=1, le=1000)

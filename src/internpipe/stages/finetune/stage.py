@@ -22,7 +22,7 @@ from internpipe.artifacts import ModelArtifact
 from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS, resolve, shown
-from internpipe.stages.finetune import data, generations
+from internpipe.stages.finetune import checks, data, generations, vlm
 from internpipe.stages.finetune.options import INPUTS, KIND, PRODUCES, Options, check
 from internpipe.stages.finetune.templates import FROM_CHAT_TEMPLATE as TEMPLATES
 
@@ -54,7 +54,8 @@ def check_data(ctx: StageContext) -> list[data.Checked]:
     """What each data file holds, checked (cached: `check` read them before planning).
     Problems: exit 2, file:line."""
     opts = ctx.options_as(Options)
-    checked = [data.check_file(path, opts.format, shown(path, ctx.recipe_dir))
+    root = checks.image_root(opts, ctx.recipe_dir)
+    checked = [data.check_file(path, opts.format, shown(path, ctx.recipe_dir), root)
                for path in _data_files(opts, ctx.recipe_dir)]
     problems = [p for c in checked for p in c.problems]
     if problems:
@@ -135,6 +136,8 @@ def slurm_train(ctx: StageContext, step: Step) -> None:
 
 def plan(ctx: StageContext) -> list[Step]:
     opts = ctx.options_as(Options)   # checked before planning: finetune/checks.py
+    if data_format(ctx) == data.VISION:
+        return vlm.plan(ctx)         # a vision-language model: XTuner's InternVL path
     text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
     py = str(ctx.python)
     config, train_dir = str(ctx.work / "config.json"), str(ctx.work / "train")
@@ -160,6 +163,8 @@ def notes(ctx: StageContext) -> list[str]:
     opts = ctx.options_as(Options)
     found = []
     try:
+        if data_format(ctx) == data.VISION:
+            return [c.note for c in check_data(ctx)] + [vlm.NOTE]
         text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
         resume = resume_from(ctx, text)
         if resume:
@@ -215,6 +220,8 @@ def parse_line(line: str) -> dict[str, Any] | None:
 
 
 def collect(ctx: StageContext) -> ModelArtifact:
+    if data_format(ctx) == data.VISION:
+        return vlm.collect(ctx)
     opts = ctx.options_as(Options)
     out = ctx.out
     if not (out / "config.json").exists() or not any(out.glob("*.safetensors")):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from internpipe import modelkind
 from internpipe.datafiles import Problems, checked_once, json_records, open_regular, read_text
 from internpipe.errors import Problem
 from internpipe.problems import suggest
@@ -35,6 +36,10 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     if opts.device == "cuda" and device != "cuda":
         problems.append(section.problem("device cuda asked for, but this run is on cpu",
                                         "device"))
+    if (device if opts.device == "auto" else opts.device) != "cuda":
+        problems += modelkind.refused(section, recipe_dir, (
+            "quantize on cpu takes text models (LMDeploy's lite on CPU is tested with those "
+            "only); quantize it with --device cuda, or serve it unquantized"))
     if opts.method == "smooth_quant" and opts.samples == 0:
         problems.append(section.problem(
             "smooth_quant needs calibration data (LMDeploy loads it even with 0 samples); "
