@@ -199,12 +199,20 @@ def imported_names(path: str) -> set[str]:
 
 
 def load_and_patch(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        return _load_and_patch(spec)
+    except ConfigRefused:
+        raise
+    except Exception as exc:
+        # The user's own code: mmengine imports a config's modules lazily, so what it
+        # raises may surface only when a value is read. Whatever it is, theirs to fix.
+        raise ConfigRefused(f"mmengine cannot load it: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_and_patch(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     from mmengine.config import Config
 
-    try:
-        cfg = Config.fromfile(spec["user_config"])
-    except Exception as exc:     # the user's own code: whatever it raises is theirs to fix
-        raise ConfigRefused(f"mmengine cannot load it: {type(exc).__name__}: {exc}") from exc
+    cfg = Config.fromfile(spec["user_config"])
     p = Patcher(cfg)
     method, template = method_and_template(cfg)
     patch_model_and_data(p, spec)

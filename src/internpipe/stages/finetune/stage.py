@@ -50,7 +50,8 @@ def _data_files(options: Options, recipe_dir: Path) -> list[Path]:
 
 def local_files(options: Options, recipe_dir: Path) -> list[Path]:
     config = userconfig.path(options, recipe_dir)
-    return _data_files(options, recipe_dir) + ([config] if config else [])
+    # a missing config is `check`'s to report, at its recipe line
+    return _data_files(options, recipe_dir) + ([config] if config and config.is_file() else [])
 
 
 def check_data(ctx: StageContext) -> list[data.Checked]:
