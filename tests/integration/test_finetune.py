@@ -51,7 +51,8 @@ def state(r: Path, name: str = "ft") -> dict:
 
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_finetune_produces_a_model_that_generates(tmp_path: Path, method: str) -> None:
-    r = recipe(tmp_path, f"    method: {method}\n    sample_prompts: ['Who are you?']\n")
+    tracker = "    report_to: tensorboard\n" if method == "lora" else ""
+    r = recipe(tmp_path, f"    method: {method}\n    sample_prompts: ['Who are you?']\n{tracker}")
     result = cli("run", str(r), "--json", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     artifact = state(r)["stages"]["finetune"]["artifact"]
@@ -62,6 +63,8 @@ def test_finetune_produces_a_model_that_generates(tmp_path: Path, method: str) -
         assert (out / name).exists(), name
     assert list((out / "samples").glob("eval_outputs_iter_*.txt"))
     assert (out / "adapter" / "adapter_config.json").exists() == (method == "lora")
+    # report_to: TensorBoard's event files, the run folder kept with the model
+    assert bool(list(out.glob("tracker/*/events.out.tfevents.*"))) == bool(tracker)
     events = [json.loads(x) for x in result.stdout.splitlines()]
     progress = [e for e in events if e["event"] == "progress"]
     assert progress and progress[-1]["current"] == progress[-1]["total"]
