@@ -8,6 +8,7 @@ import inspect
 from typing import Any
 
 from xtuner_cfg import (  # type: ignore[import-not-found]
+    LOCAL_BACKEND,
     MAP_FNS,
     SAMPLE_MAX_NEW_TOKENS,
     TRACKERS,
@@ -157,22 +158,28 @@ def patch_for_cpu(p: Patcher) -> None:
     if p.cfg.get("env_cfg", {}).get("dist_cfg", {}).get("backend") == "nccl":
         p.put("env_cfg.dist_cfg.backend", "gloo", "nccl needs CUDA")
     for hook in hooks_of(p.cfg, CHAT_HOOK):
-        if "max_new_tokens" not in p.cfg.custom_hooks[int(hook.split(".")[1])]:
+        if p.get(f"{hook}.max_new_tokens") is None:
             p.put(f"{hook}.max_new_tokens", SAMPLE_MAX_NEW_TOKENS,
                   "XTuner's default, 600 a prompt, takes minutes on a cpu")
 
 
 def patch_tracker(p: Patcher, report_to: str | None) -> None:
-    if not report_to:
-        return
+    """report_to's backend; and mmengine's LocalVisBackend in any visualizer the config has
+    (its vis_data/scalars.json is the stage's loss curve)."""
     current = p.cfg.get("visualizer")
     if not current:
-        p.put("visualizer", visualizer(report_to), f"report_to: {report_to}")
+        if report_to:
+            p.put("visualizer", visualizer(report_to), f"report_to: {report_to}")
         return
     backends = list(current.get("vis_backends") or [])
-    if not any(report_to.lower() in str(b.get("type")).lower() for b in backends):
-        p.put("visualizer.vis_backends", [*backends, dict(TRACKERS[report_to])],
-              f"report_to: {report_to}")
+    wanted = [] if any("LocalVisBackend" in str(b.get("type")) for b in backends) else \
+        [dict(LOCAL_BACKEND)]
+    if report_to and not any(report_to.lower() in str(b.get("type")).lower()
+                             for b in backends):
+        wanted.append(dict(TRACKERS[report_to]))
+    if wanted:
+        p.put("visualizer.vis_backends", [*backends, *wanted],
+              "+ " + ", ".join(str(w["type"]).rsplit(".", 1)[-1] for w in wanted))
 
 
 def method_and_template(cfg: Any) -> tuple[str, str | None]:

@@ -93,8 +93,6 @@ def dotted(obj: Any) -> str | None:
     full module path can name a function that shadows its module)."""
     import inspect
 
-    from mmengine.utils import get_object_from_string
-
     if inspect.ismethod(obj) and inspect.isclass(obj.__self__):
         owner = obj.__self__
         module, name = owner.__module__, f"{owner.__qualname__}.{obj.__name__}"
@@ -102,6 +100,8 @@ def dotted(obj: Any) -> str | None:
         module, name = obj.__module__, obj.__qualname__
     else:
         return None
+    from mmengine.utils import get_object_from_string
+
     parts = module.split(".")
     for n in range(1, len(parts) + 1):
         path = ".".join([*parts[:n], name])
