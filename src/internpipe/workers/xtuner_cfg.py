@@ -234,14 +234,16 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
 
 def header(spec: dict[str, Any]) -> list[str]:
     source = spec.get("user_config")
+    launch = os.path.join(os.path.dirname(os.path.abspath(__file__)), "xtuner_launch.py")
     return [f"XTuner config of internpipe's finetune stage ({spec['method']}, model "
             f"{spec['model']})" if not source else
-            f"{source}, loaded by mmengine and patched by internpipe (see patched.json)",
+            f"{source}, loaded by mmengine and patched by internpipe (xtuner_patched.json)",
             "Every value is a literal; every `type` an import path. Repeat the run by hand "
             "in the XTuner env:",
             "    xtuner train xtuner_config.py --work-dir WORK_DIR",
-            "(on a CPU that claims bf16, XTuner 0.2.0 needs torch.cpu.is_bf16_supported = "
-            "lambda: False first,", "as internpipe's launcher does)", ""]
+            "Without CUDA, XTuner 0.2.0's own `xtuner train` fails (torch.cpu has no "
+            "is_bf16_supported); there use internpipe's launcher, which fixes that first:",
+            f"    python {launch} train-config xtuner_config.py WORK_DIR --fresh", ""]
 
 
 def write_atomic(path: str, text: str) -> None:
