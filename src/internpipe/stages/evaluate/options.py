@@ -79,7 +79,7 @@ class Endpoint(Base):
 CONTROLLED = {"-w": "the stage's output folder", "--work-dir": "the stage's output folder",
               "-r": "resumes by itself", "--reuse": "resumes by itself",
               "--slurm": "resources.launcher", "-p": "resources.slurm.partition",
-              "--partition": "resources.slurm.partition", "-q": "resources.slurm.qos",
+              "--partition": "resources.slurm.partition", "--dlc": "resources.launcher",
               "--qos": "resources.slurm.qos", "--max-num-workers": "resources:",
               "--debug": "one process on a local run", "-a": "backend:",
               "--accelerator": "backend:", "--models": "models:", "--datasets": "datasets:",
