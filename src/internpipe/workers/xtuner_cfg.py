@@ -13,6 +13,7 @@ other value as a literal; strings spell braces as escapes (see `literal_py`).
 """
 
 import json
+import keyword
 import math
 import os
 from typing import Any
@@ -81,7 +82,7 @@ def python_config(config: dict[str, Any], header: list[str]) -> str:
     lines = [f"# {line}".replace("{", "\\x7b").replace("}", "\\x7d") if line else "#"
              for line in header]
     for key, value in config.items():
-        if not key.isidentifier():
+        if not key.isidentifier() or keyword.iskeyword(key):
             raise ValueError(f"{key!r} cannot be a config variable")
         lines.append(f"{key} = {literal_py(value)}")
     return "\n".join(lines) + "\n"
@@ -262,7 +263,8 @@ def cmd_config(spec_path: str, out_path: str) -> int:
 
         try:
             config, patched = user_xtuner_cfg.load_and_patch(spec)
-        except ConfigRefused as exc:
+            text = python_config(config, header(spec))
+        except (ConfigRefused, ValueError) as exc:
             print(f"internpipe-error: {spec['user_config']}: {exc}", flush=True)
             return 2
         write_atomic(os.path.join(os.path.dirname(out_path), "patched.json"),
@@ -270,7 +272,7 @@ def cmd_config(spec_path: str, out_path: str) -> int:
         for line in patched["changes"]:
             print(f"internpipe: patched {line}", flush=True)
     else:
-        config = make_config(spec)
-    write_atomic(out_path, python_config(config, header(spec)))
+        text = python_config(make_config(spec), header(spec))
+    write_atomic(out_path, text)
     print(f"wrote {out_path} ({spec['method']}, template {spec['template']})")
     return 0
