@@ -47,6 +47,8 @@ class ModelArtifact(Published, total=False):
     loss_last: float | None
     adapter: str | None
     loss_curve: str
+    xtuner_config: str       # the XTuner config it was trained with (Python, loadable)
+    tracker: dict[str, str] | None   # report_to: {kind, dir}: the tracker's run folders
     # quantize
     bits: int
     group_size: int | None

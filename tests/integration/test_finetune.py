@@ -26,12 +26,19 @@ ids = tok.apply_chat_template([{"role": "user", "content": "Who are you?"}],
                               add_generation_prompt=True, return_tensors="pt")
 out = model.generate(ids, max_new_tokens=12, do_sample=False)
 print("ANSWER:" + tok.decode(out[0][ids.shape[1]:], skip_special_tokens=True))
+if len(sys.argv) > 2:     # the kept XTuner config, as XTuner's own tools load it
+    import json
+    from mmengine.config import Config
+    cfg = Config.fromfile(sys.argv[2])
+    print("CONFIG:" + json.dumps({"model": cfg.model.llm.pretrained_model_name_or_path,
+                                  "data": list(cfg.train_dataloader.dataset.dataset.data_files),
+                                  "type": cfg.model.type}))
 """
 
 
-def generate(model_dir: Path) -> str:
+def generate(model_dir: Path, *config: Path) -> str:
     env = envs.ensure("xtuner", "cpu")           # transformers 4.48, as XTuner itself
-    result = subprocess.run([str(env.python), "-c", GENERATE, str(model_dir)],
+    result = subprocess.run([str(env.python), "-c", GENERATE, str(model_dir), *map(str, config)],
                             capture_output=True, text=True, env=envs.step_environ(env),
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -44,14 +51,15 @@ def state(r: Path, name: str = "ft") -> dict:
 
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_finetune_produces_a_model_that_generates(tmp_path: Path, method: str) -> None:
-    r = recipe(tmp_path, f"    method: {method}\n    sample_prompts: ['Who are you?']\n")
+    tracker = "    report_to: tensorboard\n" if method == "lora" else ""
+    r = recipe(tmp_path, f"    method: {method}\n    sample_prompts: ['Who are you?']\n{tracker}")
     result = cli("run", str(r), "--json", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     artifact = state(r)["stages"]["finetune"]["artifact"]
     assert artifact["loss_last"] < artifact["loss_first"] - 0.5, artifact
     out = Path(artifact["path"])
     for name in ("config.json", "model.safetensors", "tokenizer.json", "loss.jsonl",
-                 "xtuner_config.json", "manifest.json", "provenance.json"):
+                 "xtuner_config.py", "manifest.json", "provenance.json"):
         assert (out / name).exists(), name
     assert list((out / "samples").glob("eval_outputs_iter_*.txt"))
     # The report's interface: lr and grad norm beside the loss; the sample generations.
@@ -62,14 +70,20 @@ def test_finetune_produces_a_model_that_generates(tmp_path: Path, method: str) -
     assert all(isinstance(s["iter"], int) and s["output"] and "<|im_start|>" not in s["output"]
                for s in samples), samples
     assert (out / "adapter" / "adapter_config.json").exists() == (method == "lora")
+    # report_to: TensorBoard's event files, the run folder kept with the model
+    assert bool(list(out.glob("tracker/*/events.out.tfevents.*"))) == bool(tracker)
     events = [json.loads(x) for x in result.stdout.splitlines()]
     progress = [e for e in events if e["event"] == "progress"]
     assert progress and progress[-1]["current"] == progress[-1]["total"]
-    answer = generate(out)
+    answer = generate(out, out / "xtuner_config.py")
     assert "Bajie" in answer or "Baj" in answer or "assistant" in answer, answer
-    # The generated config can be re-run by hand: JSON with literal values only.
-    config = json.loads((out / "xtuner_config.json").read_text())
-    assert config["model"]["type"] == "xtuner.model.SupervisedFinetune"
+    # The kept config can be re-run by hand: a Python config mmengine (`xtuner train`)
+    # loads, naming the model and data this run trained on.
+    config = json.loads(answer.split("CONFIG:", 1)[1])
+    assert config == {"model": str(tmp_path / ".internpipe/ft/stages/download/out"),
+                      "data": [str(tmp_path / "data.jsonl")],
+                      "type": "xtuner.model.SupervisedFinetune"}, config
+    assert artifact["xtuner_config"] == "xtuner_config.py"
 
 
 def test_sigkill_mid_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:

@@ -61,12 +61,12 @@ def test_a_sample_prompt_reaches_xtuner_literally(tmp_path: Path) -> None:
     result = cli("run", str(r), timeout=900, INTERNPIPE_TEST_TOKEN=SECRET)
     assert result.returncode == 0, result.stderr[-3000:]
     stage = tmp_path / ".internpipe/lit/stages/finetune"
-    config = load_in_env("xtuner", stage / "work/config.json")
+    config = load_in_env("xtuner", stage / "work/config.py")
     hook = next(h for h in config["custom_hooks"] if "EvaluateChatHook" in str(h["type"]))
     assert hook["evaluation_inputs"] == [TRICKY]
     log = (stage / "log.txt").read_text()
     assert TRICKY in log                        # XTuner's sample output shows it as written
-    assert SECRET not in log and SECRET not in (stage / "out/xtuner_config.json").read_text()
+    assert SECRET not in log and SECRET not in (stage / "out/xtuner_config.py").read_text()
 
 
 def test_a_dataset_prompt_reaches_opencompass_literally(tmp_path: Path) -> None:

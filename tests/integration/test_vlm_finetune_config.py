@@ -65,7 +65,7 @@ def test_the_internvl_lora_config_loads_in_xtuner(tmp_path: Path) -> None:
     spec = tmp_path / "spec.json"
     spec.write_text(train.files["spec.json"])
     env = envs.ensure("xtuner", "cpu")             # the same XTuner 0.2.0 as the cuda env
-    out = subprocess.run([str(env.python), "-c", CHECK, str(spec), str(tmp_path / "c.json"),
+    out = subprocess.run([str(env.python), "-c", CHECK, str(spec), str(tmp_path / "c.py"),
                           str(ROOT / "src" / "internpipe" / "workers")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

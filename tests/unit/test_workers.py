@@ -102,15 +102,22 @@ def test_opencompass_dumps_spell_braces_as_escapes() -> None:
 
 
 def test_xtuner_configs_spell_braces_as_escapes() -> None:
-    import json
+    import ast
     import re
 
-    xt = load("xtuner_launch")
+    xt = load("xtuner_cfg")
     config = {"a": TRICKY, "nested": {"deeper": {"x": "{{$HOME:x}}"}, "empty": {}},
-              "list": [{"y": "{z}"}, [], 1, 2.5, None, True], "{{ fileDirname }}": "key"}
-    text = xt.literal_json(config)
-    assert json.loads(text) == config
+              "list": [{"y": "{z}"}, [], 1, 2.5, None, True], "{{ fileDirname }}": "key",
+              "t": (0.9, 0.999), "zh": "你好 {input}\\{x}"}
+    text = xt.literal_py(config)
+    assert ast.literal_eval(text) == config
     assert not any(re.search(p, text) for p in MMENGINE_PATTERNS), text
+    # A whole config: Python whose variables are the config's keys, nothing else
+    source = xt.python_config({"model": config, "lr": 2e-4}, ["a header {{$HOME:x}}"])
+    namespace: dict[str, object] = {}
+    exec(compile(source, "config.py", "exec"), {}, namespace)
+    assert namespace == {"model": config, "lr": 2e-4}
+    assert not any(re.search(p, source) for p in MMENGINE_PATTERNS), source
 
 
 def test_agent_model_answers_are_classified() -> None:

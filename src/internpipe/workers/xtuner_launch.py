@@ -1,30 +1,34 @@
 """Run XTuner inside its environment: generate the config, train, convert, merge.
 stdlib + xtuner only; never imports internpipe.
 
-    python xtuner_launch.py config SPEC.json CONFIG.json
-    python xtuner_launch.py train SPEC.json CONFIG.json WORK_DIR [--resume PTH | --fresh]
-    python xtuner_launch.py export CONFIG.json WORK_DIR OUT_DIR (--full | --adapter DIR --base DIR)
+    python xtuner_launch.py config SPEC.json CONFIG.py
+    python xtuner_launch.py train SPEC.json CONFIG.py WORK_DIR [--resume PTH | --fresh] [ARGS]
+    python xtuner_launch.py train-config CONFIG.py WORK_DIR [--resume PTH | --fresh] [ARGS]
+    python xtuner_launch.py export CONFIG.py WORK_DIR OUT_DIR (--full | --adapter DIR --base DIR)
 
-`train` writes the config from the spec, then trains; `export` runs pth_to_hf on the newest
-checkpoint, then (LoRA/QLoRA) merges the adapter into the base model. Each is one process:
+`config` writes the config (xtuner_cfg.py: internpipe's own from the spec, or the user's
+own patched; exit 2 when the user's cannot be used); `train` writes it, then trains;
+`train-config` trains on a config written before; ARGS go to XTuner's train tool. `export`
+runs pth_to_hf on the newest checkpoint, then merges the adapter into the base model (when
+the config has LoRA: a config without one exports the whole model). Each is one process:
 XTuner and torch are imported once per step, not once per tool.
 
 Why a launcher: `xtuner train` runs a child and always exits 0, and calls `python` from PATH.
 Here XTuner's own tool modules run in this process (their exit code is the real one), with
 the fixes a CPU needs applied first (torch.cpu.is_bf16_supported → False: XTuner otherwise
-picks bf16 on CPUs that claim it and fails). The config is JSON: every `type` a dotted import
-path and every value a literal, so it can be re-run by hand with
-`python -m xtuner.tools.train CONFIG.json --work-dir W` and holds nothing executable.
+picks bf16 on CPUs that claim it and fails). The config is Python of literals, every `type`
+a dotted import path, so it can be re-run by hand with `xtuner train CONFIG.py --work-dir W`.
 """
 
-import json
 import os
 import runpy
 import shutil
 import sys
 from typing import Any
 
-SAMPLE_MAX_NEW_TOKENS = 64     # the sample generations before, during and after training
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # beside: xtuner_cfg.py
+
+import xtuner_cfg  # type: ignore[import-not-found]
 
 
 def cpu_fixes() -> None:
@@ -74,140 +78,6 @@ def run_module(module: str, argv: list[str]) -> int:
     return 0
 
 
-# ------------------------------------------------------------------------------- config
-
-MAP_FNS = {"openai": "xtuner.dataset.map_fns.openai_map_fn",
-           "alpaca": "xtuner.dataset.map_fns.alpaca_map_fn",
-           "xtuner": None}
-
-
-def make_config(spec: dict[str, Any]) -> dict[str, Any]:
-    from xtuner.utils import PROMPT_TEMPLATE
-
-    template = dict(PROMPT_TEMPLATE[spec["template"]])
-    cuda = spec["device"] == "cuda"
-    dtype = "float32" if not cuda else ("bfloat16" if spec.get("bf16") else "float16")
-    tokenizer = {"type": "transformers.AutoTokenizer.from_pretrained",
-                 "pretrained_model_name_or_path": spec["model"],
-                 "trust_remote_code": True, "padding_side": "right"}
-    llm: dict[str, Any] = {"type": "transformers.AutoModelForCausalLM.from_pretrained",
-                           "pretrained_model_name_or_path": spec["model"],
-                           "trust_remote_code": True, "torch_dtype": dtype}
-    if spec["method"] == "qlora":
-        llm["quantization_config"] = {
-            "type": "transformers.BitsAndBytesConfig", "load_in_4bit": True,
-            "load_in_8bit": False, "llm_int8_threshold": 6.0,
-            "llm_int8_has_fp16_weight": False, "bnb_4bit_compute_dtype": "float16",
-            "bnb_4bit_use_double_quant": True, "bnb_4bit_quant_type": "nf4"}
-    model: dict[str, Any] = {"type": "xtuner.model.SupervisedFinetune", "use_varlen_attn": False,
-                             "llm": llm}
-    if spec["method"] in ("lora", "qlora"):
-        lora = spec["lora"]
-        model["lora"] = {"type": "peft.LoraConfig", "r": lora["r"],
-                         "lora_alpha": lora["alpha"], "lora_dropout": lora["dropout"],
-                         "bias": "none", "task_type": "CAUSAL_LM"}
-        if lora.get("targets"):
-            model["lora"]["target_modules"] = lora["targets"]
-    dataset = {"type": "xtuner.dataset.process_hf_dataset",
-               "dataset": {"type": "datasets.load_dataset", "path": "json",
-                           "data_files": spec["data"]},
-               "tokenizer": tokenizer, "max_length": spec["max_length"],
-               "dataset_map_fn": MAP_FNS[spec["format"]],
-               "template_map_fn": {"type": "xtuner.dataset.map_fns.template_map_fn_factory",
-                                   "template": template},
-               "remove_unused_columns": True, "shuffle_before_pack": True,
-               "pack_to_max_length": spec["pack"], "use_varlen_attn": False,
-               # the default, 32 processes, is far too many for small machines
-               "map_num_proc": spec["map_num_proc"]}
-    optim = {"type": "mmengine.optim.AmpOptimWrapper" if cuda else "mmengine.optim.OptimWrapper",
-             "optimizer": {"type": "torch.optim.AdamW", "lr": spec["lr"],
-                           "betas": [0.9, 0.999], "weight_decay": 0},
-             "clip_grad": {"max_norm": 1, "error_if_nonfinite": False},
-             "accumulative_counts": spec["grad_accum"]}
-    if cuda:
-        optim.update(loss_scale="dynamic", dtype=dtype)
-    epochs, warmup = spec["epochs"], spec["warmup_ratio"] * spec["epochs"]
-    schedulers = []
-    if warmup > 0:
-        schedulers.append({"type": "mmengine.optim.LinearLR", "start_factor": 1e-5,
-                           "by_epoch": True, "begin": 0, "end": warmup,
-                           "convert_to_iter_based": True})
-    schedulers.append({"type": "mmengine.optim.CosineAnnealingLR", "eta_min": 0.0,
-                       "by_epoch": True, "begin": warmup, "end": epochs,
-                       "convert_to_iter_based": True})
-    hooks: list[dict[str, Any]] = [
-        {"type": "xtuner.engine.hooks.DatasetInfoHook", "tokenizer": tokenizer}]
-    if spec["sample_prompts"]:
-        hooks.append({"type": "xtuner.engine.hooks.EvaluateChatHook", "tokenizer": tokenizer,
-                      "every_n_iters": spec["save_every"],
-                      "evaluation_inputs": spec["sample_prompts"], "system": "",
-                      # XTuner's default is 600 new tokens a prompt: minutes on a CPU
-                      "max_new_tokens": SAMPLE_MAX_NEW_TOKENS,
-                      "prompt_template": template})
-    config = {
-        "tokenizer": tokenizer,   # pth_to_hf saves it beside a fully fine-tuned model
-        "model": model,
-        "train_dataloader": {
-            "batch_size": spec["batch_size"], "num_workers": 0, "dataset": dataset,
-            "sampler": {"type": "mmengine.dataset.DefaultSampler", "shuffle": True},
-            "collate_fn": {"type": "xtuner.dataset.collate_fns.default_collate_fn",
-                           "use_varlen_attn": False}},
-        "optim_wrapper": optim,
-        "param_scheduler": schedulers,
-        "train_cfg": {"type": "xtuner.engine.runner.TrainLoop", "max_epochs": epochs},
-        "custom_hooks": hooks,
-        "default_hooks": {
-            "timer": {"type": "mmengine.hooks.IterTimerHook"},
-            "logger": {"type": "mmengine.hooks.LoggerHook", "log_metric_by_epoch": False,
-                       "interval": spec["log_every"]},
-            "param_scheduler": {"type": "mmengine.hooks.ParamSchedulerHook"},
-            "checkpoint": {"type": "mmengine.hooks.CheckpointHook", "by_epoch": False,
-                           "interval": spec["save_every"],
-                           "max_keep_ckpts": spec["keep_checkpoints"]},
-            "sampler_seed": {"type": "mmengine.hooks.DistSamplerSeedHook"}},
-        "env_cfg": {"cudnn_benchmark": False,
-                    "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
-                    "dist_cfg": {"backend": "nccl" if cuda else "gloo"}},
-        "visualizer": None, "log_level": "INFO", "load_from": None, "resume": False,
-        "randomness": {"seed": spec["seed"], "deterministic": False},
-        "log_processor": {"by_epoch": False},
-        "prompt_template": template,
-    }
-    return config
-
-
-def literal_json(value: Any, indent: str = "") -> str:
-    """JSON whose strings spell every brace `\\u007b`/`\\u007d`. mmengine rewrites a
-    config's text before parsing it: `{{$NAME:default}}` becomes an environment variable,
-    `{{ fileDirname }}` the config's folder, `{{_base_.x}}` a base value. A recipe string
-    (a sample prompt, a path) holding one must reach XTuner as written; escaped, the text
-    matches nothing and JSON reads the same string. (JSON's own braces are never adjacent.)"""
-    inner = indent + " "
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False).replace("{", "\\u007b") \
-            .replace("}", "\\u007d")
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{literal_json(str(k))}: {literal_json(v, inner)}"
-                 for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    if isinstance(value, list | tuple) and value:
-        return "[\n" + ",\n".join(inner + literal_json(v, inner) for v in value) + "\n" \
-            + indent + "]"
-    return json.dumps(value)
-
-
-def cmd_config(spec_path: str, out_path: str) -> int:
-    with open(spec_path, encoding="utf-8") as f:
-        spec = json.load(f)
-    config = make_config(spec)
-    tmp = out_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(literal_json(config) + "\n")
-    os.replace(tmp, out_path)
-    print(f"wrote {out_path} ({spec['method']}, template {spec['template']})")
-    return 0
-
-
 # ------------------------------------------------------------------------------- steps
 
 
@@ -240,7 +110,7 @@ def cmd_train(config: str, work_dir: str, rest: list[str]) -> int:
                f"--node_rank={os.environ.get('NODE_RANK', '0')}",
                f"--master_addr={os.environ.get('ADDR', '127.0.0.1')}",
                f"--master_port={os.environ.get('PORT', '29500')}",
-               os.path.abspath(__file__), "train", config, work_dir, *rest,
+               os.path.abspath(__file__), "train-config", config, work_dir, *rest,
                "--launcher", "pytorch"]
         print("[xtuner_launch] " + " ".join(cmd), flush=True)
         return subprocess.call(cmd)
@@ -262,6 +132,8 @@ def cmd_export(config: str, work_dir: str, out_dir: str, adapter: str | None,
     if pth is None:
         print(f"internpipe-error: no checkpoint in {work_dir} to convert", flush=True)
         return 3
+    if adapter is not None and not has_lora(config):
+        adapter = None                    # a user's own config of a full fine-tune
     if adapter is None or base is None:   # full fine-tune: pth_to_hf writes the whole model
         return run_module("xtuner.tools.model_converters.pth_to_hf",
                           [config, pth, out_dir, "--safe-serialization", "--fp32"])
@@ -276,6 +148,12 @@ def cmd_export(config: str, work_dir: str, out_dir: str, adapter: str | None,
                       [base, adapter, out_dir, "--device", device, "--safe-serialization"])
 
 
+def has_lora(config: str) -> bool:
+    from mmengine.config import Config
+
+    return Config.fromfile(config).model.get("lora") is not None
+
+
 def option(rest: list[str], flag: str) -> str | None:
     return rest[rest.index(flag) + 1] if flag in rest else None
 
@@ -287,10 +165,12 @@ def main() -> int:
         return 2
     command, rest = args[0], args[1:]
     if command == "config":
-        return cmd_config(rest[0], rest[1])
+        return int(xtuner_cfg.cmd_config(rest[0], rest[1]))
     if command == "train":
-        cmd_config(rest[0], rest[1])
-        return cmd_train(rest[1], rest[2], rest[3:])
+        code = int(xtuner_cfg.cmd_config(rest[0], rest[1]))
+        return code if code != 0 else cmd_train(rest[1], rest[2], rest[3:])
+    if command == "train-config":
+        return cmd_train(rest[0], rest[1], rest[2:])
     if command == "export":
         return cmd_export(rest[0], rest[1], rest[2], option(rest, "--adapter"),
                           option(rest, "--base"))

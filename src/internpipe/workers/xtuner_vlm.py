@@ -1,9 +1,9 @@
 """Fine-tune a vision-language model with XTuner 0.2.0's InternVL path, as the course's camp4
 does for InternVL2-2B on FoodieQA (run inside the xtuner env by the finetune stage):
 
-    python xtuner_vlm.py config SPEC.json CONFIG.json      # the XTuner config only
-    python xtuner_vlm.py train SPEC.json CONFIG.json WORK_DIR [--fresh | --resume PTH]
-    python xtuner_vlm.py export CONFIG.json WORK_DIR OUT_DIR
+    python xtuner_vlm.py config SPEC.json CONFIG.py        # the XTuner config only
+    python xtuner_vlm.py train SPEC.json CONFIG.py WORK_DIR [--fresh | --resume PTH]
+    python xtuner_vlm.py export CONFIG.py WORK_DIR OUT_DIR
 
 The config is XTuner's internvl_v2_internlm2_2b_lora_finetune.py as data (every `type` a
 dotted import path): InternVL_V1_5 with the LLM and the vision encoder frozen and LoRA on
@@ -21,9 +21,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from internpipe.workers import xtuner_launch
-else:  # run by path: the launcher of text fine-tunes is beside it (train, checkpoints)
+    from internpipe.workers import xtuner_cfg, xtuner_launch
+else:  # run by path: the launcher of text fine-tunes and its config writer are beside it
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import xtuner_cfg
     import xtuner_launch
 
 
@@ -92,10 +93,11 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
 def cmd_config(spec_path: str, out_path: str) -> int:
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
-    tmp = out_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(xtuner_launch.literal_json(make_config(spec)) + "\n")
-    os.replace(tmp, out_path)
+    header = [f"XTuner InternVL config of internpipe's finetune stage ({spec['method']}, "
+              f"model {spec['model']}); every value a literal, every `type` an import path.",
+              "Repeat the run by hand in the XTuner env on a GPU machine:",
+              "    xtuner train xtuner_config.py --work-dir WORK_DIR", ""]
+    xtuner_cfg.write_atomic(out_path, xtuner_cfg.python_config(make_config(spec), header))
     print(f"wrote {out_path} (InternVL {spec['method']}, template {spec['template']})")
     return 0
 

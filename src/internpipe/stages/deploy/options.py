@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from internpipe.artifacts import ENDPOINT, MODEL
 from internpipe.fields import EnvName, Host, Line
-from internpipe.stages import InputSpec
+from internpipe.stages import InputSpec, extra_args
 from internpipe.stages.base import Options as Base
 
 if TYPE_CHECKING:
@@ -28,6 +28,20 @@ MAX_WAIT = 86400
 # quant_policy is not here: a quantized KV cache changes the answers, so the check refuses it.
 CUDA_ONLY = {"backend": "turbomind", "cache_max_entry_count": 0.8, "session_len": None,
              "max_batch_size": None}
+
+
+# the servers' options that internpipe sets (either engine): the next stages find the
+# server by them; API keys never go in argv (api_key_env:)
+CONTROLLED = {"--server-name": "host:", "--server-port": "port:", "--host": "host:",
+              "--port": "port:", "--backend": "backend:", "--model-name": "model_name:",
+              "--tp": "tp:", "--quant-policy": "quant_policy:",
+              "--cache-max-entry-count": "cache_max_entry_count:",
+              "--chat-template": "chat_template:", "--model-format": "model_format:",
+              "--session-len": "session_len:", "--max-batch-size": "max_batch_size:",
+              "--api-keys": "api_key_env: keeps the key out of argv", "--device": "device",
+              "--continuous-batching": "continuous_batching:",
+              "--cb-block-size": "continuous_batching: a bounded cache",
+              "--cb-num-blocks": "continuous_batching: a bounded cache"}
 
 
 class Options(Base):
@@ -52,6 +66,13 @@ class Options(Base):
     chat_template: Line | None = Field(None, min_length=1)
     keep: bool = False
     ready_timeout: float = Field(300, gt=0, le=MAX_WAIT)
+    extra_args: list[Line] = Field(default_factory=list, description=extra_args.DESCRIPTION
+                                   + " (lmdeploy serve api_server / transformers serve)")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _not_internpipes(cls, value: list[str]) -> list[str]:
+        return extra_args.check(value, CONTROLLED)
 
 
 def engine(options: Options, device: str) -> str:

@@ -103,7 +103,7 @@ def lmdeploy_argv(ctx: StageContext, port: int) -> list[str]:
         argv += ["--session-len", str(opts.session_len)]
     if opts.max_batch_size:
         argv += ["--max-batch-size", str(opts.max_batch_size)]
-    return argv
+    return argv + opts.extra_args
 
 
 def transformers_argv(ctx: StageContext, port: int) -> list[str]:
@@ -111,7 +111,8 @@ def transformers_argv(ctx: StageContext, port: int) -> list[str]:
     argv = [str(Path(str(ctx.python)).parent / "transformers"), "serve",
             str(ctx.input("model").path), "--device", ctx.device, "--host", opts.host,
             "--port", str(port)]
-    return [*argv, *CONTINUOUS_BATCHING] if opts.continuous_batching else argv
+    argv += CONTINUOUS_BATCHING if opts.continuous_batching else []
+    return argv + opts.extra_args
 
 
 # transformers sizes the paged KV cache of continuous batching from the memory it sees: on a

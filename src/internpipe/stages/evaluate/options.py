@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from internpipe.artifacts import ENDPOINT, MODEL, SCORES
 from internpipe.fields import EnvName, Line, Text, Url
-from internpipe.stages import InputSpec
+from internpipe.stages import InputSpec, extra_args
 from internpipe.stages.base import Options as Base
 from internpipe.stages.evaluate.data import prompt_fields
 
@@ -78,6 +78,20 @@ class Endpoint(Base):
     stream: bool = True
 
 
+# opencompass's options that internpipe sets, or that would leave the next stages no scores
+CONTROLLED = {"-w": "the stage's output folder", "--work-dir": "the stage's output folder",
+              "-r": "resumes by itself", "--reuse": "resumes by itself",
+              "--slurm": "resources.launcher", "-p": "resources.slurm.partition",
+              "--partition": "resources.slurm.partition", "--dlc": "resources.launcher",
+              "--qos": "resources.slurm.qos", "--max-num-workers": "resources:",
+              "--debug": "one process on a local run", "-a": "backend:",
+              "--accelerator": "backend:", "--models": "models:", "--datasets": "datasets:",
+              "-m": "the stage reads the scores of a full run",
+              "--mode": "the stage reads the scores of a full run",
+              "--dry-run": "the stage reads the scores of a full run",
+              "--summarizer": "the score table the stage reads"}
+
+
 class Options(Base):
     models: list[Line] | None = Field(None, min_length=1, description="the stages whose "
                                       "models are evaluated (default: the first and the "
@@ -93,6 +107,13 @@ class Options(Base):
     max_out_len: int = Field(64, ge=1, le=1 << 20)
     max_seq_len: int = Field(2048, ge=16, le=1 << 24)
     batch_size: int = Field(8, ge=1, le=65536)
+    extra_args: list[Line] = Field(default_factory=list,
+                                   description=extra_args.DESCRIPTION + " (opencompass)")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _not_internpipes(cls, value: list[str]) -> list[str]:
+        return extra_args.check(value, CONTROLLED)
 
 
 def customs(options: Options) -> list[CustomDataset]:

@@ -107,6 +107,7 @@ def plan(ctx: StageContext) -> list[Step]:
         argv.append("--debug")            # all tasks in this process: 10x faster on CPU
     if eng == "lmdeploy" and any(r.produces == MODEL for r in model_refs(ctx)):
         argv += ["-a", "lmdeploy"]
+    argv += opts.extra_args
     steps = stage_data(ctx)
     if out.is_dir() and any(p.is_dir() for p in out.iterdir()):
         argv += ["-r", "latest"]          # an interrupted run of the same fingerprint

@@ -10,7 +10,7 @@ from internpipe.errors import Problem
 from internpipe.stages import Section
 from internpipe.stages.base import resolve, shown
 from internpipe.stages.finetune import data
-from internpipe.stages.finetune.options import Options
+from internpipe.stages.finetune.options import CONFIG_OWNS, Options
 from internpipe.stages.finetune.templates import XTUNER_TEMPLATES, for_chat_template
 from internpipe.template_lock import declared_chat_template
 
@@ -68,9 +68,60 @@ def _kind_problems(section: Section, opts: Options, recipe_dir: Path,
     return []
 
 
+def check_user_config(section: Section, recipe_dir: Path) -> list[Problem]:
+    """`xtuner_config:` a readable Python file (mmengine loads it in the XTuner env at run
+    time; a config it cannot load is refused there, at this line too), and no option the
+    config owns set in the recipe as well."""
+    import ast
+
+    opts = section.options_as(Options)
+    if opts.xtuner_config is None:
+        return []
+    path = resolve(recipe_dir, opts.xtuner_config)
+    problems = [section.problem(f"`{name}` is your XTuner config's to set (xtuner_config: "
+                                f"{opts.xtuner_config}); set it there", name)
+                for name in CONFIG_OWNS if name in opts.model_fields_set]
+    if path.suffix != ".py":
+        return [*problems, section.problem(f"{opts.xtuner_config}: an XTuner config is a .py "
+                                           "file (e.g. from `xtuner copy-cfg`)", "xtuner_config")]
+    try:
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except SyntaxError as exc:
+        problems.append(section.problem(f"{opts.xtuner_config}:{exc.lineno}: {exc.msg}",
+                                        "xtuner_config"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        problems.append(section.problem(f"{opts.xtuner_config}: {exc}", "xtuner_config"))
+    return problems
+
+
+TRACKER_PACKAGES = {"wandb": "wandb", "swanlab": "swanlab"}
+
+
+def check_tracker(section: Section, device: str) -> list[Problem]:
+    """report_to wandb / swanlab needs its package in the XTuner env (TensorBoard ships)."""
+    from internpipe import envs
+
+    opts = section.options_as(Options)
+    package = TRACKER_PACKAGES.get(opts.report_to or "")
+    if package is None or "xtuner" in section.interpreters:
+        return []
+    flavour = "cuda" if device == "cuda" else "cpu"
+    lock = (envs.SPECS / "xtuner" / f"{flavour}.lock.txt").read_text().splitlines()
+    if any(line.startswith(f"{package}==") for line in lock):
+        return []
+    return [section.problem(
+        f"report_to {opts.report_to} needs the `{package}` package, which internpipe's XTuner "
+        f"env does not ship (tensorboard does): add `{package}` to "
+        f"src/internpipe/envspecs/xtuner/requirements.{flavour}.in and run "
+        f"`scripts/lock-envs.py xtuner`, or name a Python with xtuner and {package} in the "
+        f"recipe's `interpreters: {{xtuner: PATH}}`", "report_to")]
+
+
 def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     opts = section.options_as(Options)
-    problems = []
+    problems = check_user_config(section, recipe_dir) + check_tracker(section, device)
     if device != "cuda" and opts.method == "qlora":
         problems.append(section.problem(
             "method qlora needs CUDA (4-bit bitsandbytes), and this run is on cpu; use "
@@ -79,7 +130,8 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
         problems.append(section.problem(f"deepspeed {opts.deepspeed} needs CUDA; remove "
                                         "`deepspeed:` to train on cpu", "deepspeed"))
     problems += _kind_problems(section, opts, recipe_dir, device)
-    if opts.template is None and opts.format != data.VISION:
+    # a user's XTuner config has its own template, and so has XTuner's InternVL path
+    if opts.template is None and opts.xtuner_config is None and opts.format != data.VISION:
         chat = declared_chat_template(section)
         if for_chat_template(chat) not in XTUNER_TEMPLATES:
             problems.append(section.problem(

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from internpipe.artifacts import MODEL
 from internpipe.fields import Line, Text
 from internpipe.problems import suggest
-from internpipe.stages import InputSpec
+from internpipe.stages import InputSpec, extra_args
 from internpipe.stages.base import Options as Base
 from internpipe.stages.finetune.templates import XTUNER_TEMPLATES
 
@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 KIND = "finetune"
 PRODUCES = MODEL
 INPUTS = (InputSpec("model", frozenset({MODEL})),)
+
+
+# xtuner train's options that internpipe sets (extra_args may not)
+CONTROLLED = {"--work-dir": "the stage's work folder", "--resume": "resumes by itself",
+              "--launcher": "resources:", "--local_rank": "resources:",
+              "--local-rank": "resources:", "--deepspeed": "deepspeed:"}
+# With `xtuner_config:`, the recipe options patched into it when the recipe sets them; the
+# others that shape training are the config's own.
+PATCHABLE = ("epochs", "lr", "batch_size", "grad_accum", "max_length", "pack", "seed",
+             "save_every", "keep_checkpoints", "log_every", "template")
+CONFIG_OWNS = ("method", "lora", "warmup_ratio", "sample_prompts")
 
 
 class Lora(Base):
@@ -55,6 +66,20 @@ class Options(Base):
     lora: Lora = Field(default_factory=Lora)
     deepspeed: Literal["zero1", "zero2", "zero3"] | None = None
     sample_prompts: list[Text] = Field(default_factory=list)
+    xtuner_config: Line | None = Field(
+        None, description="your own XTuner .py config (e.g. from `xtuner copy-cfg`): the "
+        "recipe's model, data and the options it sets are patched in through mmengine's "
+        "Config")
+    report_to: Literal["tensorboard", "wandb", "swanlab"] | None = Field(
+        None, description="an experiment tracker (mmengine visualizer backend, offline); "
+        "its run folder is kept in the output's `tracker/`")
+    extra_args: list[Line] = Field(default_factory=list,
+                                   description=extra_args.DESCRIPTION + " (xtuner train)")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _not_internpipes(cls, value: list[str]) -> list[str]:
+        return extra_args.check(value, CONTROLLED)
 
     @field_validator("template")
     @classmethod

@@ -2,9 +2,11 @@
 stage gets a complete Hugging Face model folder.
 
 Steps, both in the XTuner env through workers/xtuner_launch.py:
-  train    spec.json (written by internpipe: literal data) → config.json (kept in work/),
-           then XTuner's train tool in the same process; resumes from the last checkpoint
-           when the spec is unchanged since an interrupted run (never under --force)
+  train    spec.json (written by internpipe: literal data) → config.py (a Python config of
+           literals, kept in work/ and as the output's xtuner_config.py), then XTuner's train
+           tool in the same process; resumes from the last checkpoint when the spec is
+           unchanged since an interrupted run (never under --force). With `xtuner_config:`
+           a `config` step first loads and patches the user's own config (userconfig.py)
   export   pth_to_hf of the newest checkpoint (the adapter, or the whole model for `full`),
            then for LoRA/QLoRA the adapter merged into the base model
 """
@@ -22,13 +24,14 @@ from internpipe.artifacts import ModelArtifact
 from internpipe.errors import RecipeError, StageFailed, UserError
 from internpipe.stages import StageContext, Step, base
 from internpipe.stages.base import WORKERS, resolve, shown
-from internpipe.stages.finetune import checks, data, generations, vlm
+from internpipe.stages.finetune import checks, data, generations, tracker, userconfig, vlm
 from internpipe.stages.finetune.options import INPUTS, KIND, PRODUCES, Options, check
 from internpipe.stages.finetune.templates import FROM_CHAT_TEMPLATE as TEMPLATES
 
 __all__ = ["INPUTS", "KIND", "PRODUCES", "Options", "check"]
 
-VERSION = 5      # 5: generations.jsonl; 4: the folder carries the trained template
+VERSION = 6      # 6: xtuner_config.py (a loadable Python config), a tracker's run folder;
+                 # 5: generations.jsonl; 4: the folder carries the trained template
 NOT_FINGERPRINTED = base.NOT_FINGERPRINTED
 SERVICE = base.SERVICE
 SLURM_NATIVE = base.SLURM_NATIVE
@@ -47,7 +50,9 @@ def _data_files(options: Options, recipe_dir: Path) -> list[Path]:
 
 
 def local_files(options: Options, recipe_dir: Path) -> list[Path]:
-    return _data_files(options, recipe_dir)
+    config = userconfig.path(options, recipe_dir)
+    # a missing config is `check`'s to report, at its recipe line
+    return _data_files(options, recipe_dir) + ([config] if config and config.is_file() else [])
 
 
 def check_data(ctx: StageContext) -> list[data.Checked]:
@@ -73,6 +78,9 @@ def prompt_template(ctx: StageContext) -> str:
     opts = ctx.options_as(Options)
     if opts.template:
         return str(opts.template)
+    patched = ctx.work / "patched.json"
+    if opts.xtuner_config and patched.exists():      # the user's config's own template
+        return str(json.loads(patched.read_text()).get("template") or "")
     artifact = ctx.input("model").model()
     chat = artifact.get("chat_template")
     if chat is None and artifact:
@@ -83,9 +91,12 @@ def prompt_template(ctx: StageContext) -> str:
 
 def spec(ctx: StageContext) -> dict[str, Any]:
     opts = ctx.options_as(Options)
-    return {"model": str(ctx.input("model").path), "method": opts.method,
+    own = userconfig.spec_part(opts, ctx.recipe_dir)
+    template = opts.template if own else prompt_template(ctx)
+    return {**own, "report_to": opts.report_to,
+            "model": str(ctx.input("model").path), "method": opts.method,
             "data": [str(p) for p in _data_files(opts, ctx.recipe_dir)],
-            "format": data_format(ctx), "template": prompt_template(ctx), "device": ctx.device,
+            "format": data_format(ctx), "template": template, "device": ctx.device,
             "lora": opts.lora.model_dump(), "max_length": opts.max_length, "pack": opts.pack,
             "map_num_proc": 1, "lr": opts.lr, "grad_accum": opts.grad_accum,
             "epochs": opts.epochs, "warmup_ratio": opts.warmup_ratio,
@@ -140,28 +151,33 @@ def plan(ctx: StageContext) -> list[Step]:
         return vlm.plan(ctx)         # a vision-language model: XTuner's InternVL path
     text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
     py = str(ctx.python)
-    config, train_dir = str(ctx.work / "config.json"), str(ctx.work / "train")
+    config, train_dir = str(ctx.work / "config.py"), str(ctx.work / "train")
     resume = resume_from(ctx, text)
-    train = [py, str(LAUNCH), "train", str(ctx.work / "spec.json"), config, train_dir]
-    train += ["--resume", resume] if resume else ["--fresh"]
-    if opts.deepspeed:
-        train += ["--deepspeed", f"deepspeed_{opts.deepspeed}"]
-    export = [py, str(LAUNCH), "export", config, train_dir, str(ctx.out)]
-    if opts.method == "full":
-        export.append("--full")
+    if opts.xtuner_config:
+        *before, train_step = userconfig.steps(ctx, opts, text, resume, train_dir)
     else:
+        before = []
+        train = [py, str(LAUNCH), "train", str(ctx.work / "spec.json"), config, train_dir]
+        train += ["--resume", resume] if resume else ["--fresh"]
+        train_step = Step("train", train, tool="xtuner", files={"spec.json": text},
+                          offline=True)
+    if opts.deepspeed:
+        train_step.argv += ["--deepspeed", f"deepspeed_{opts.deepspeed}"]
+    train_step.argv += opts.extra_args
+    train_step.env.update(launcher_env(ctx), **tracker.OFFLINE.get(opts.report_to or "", {}))
+    export = [py, str(LAUNCH), "export", config, train_dir, str(ctx.out)]
+    if opts.method == "full" and not opts.xtuner_config:
+        export.append("--full")
+    else:   # a user's config without LoRA exports the whole model (the worker looks)
         export += ["--adapter", str(ctx.out / "adapter"), "--base", str(ctx.input("model").path)]
-    train_step = Step("train", train, tool="xtuner", files={"spec.json": text}, offline=True,
-                      env=launcher_env(ctx))
     slurm_train(ctx, train_step)
-    return [train_step,
-            Step("export", export, tool="xtuner", offline=True)]
+    return [*before, train_step, Step("export", export, tool="xtuner", offline=True)]
 
 
 def notes(ctx: StageContext) -> list[str]:
     """Said in the plan beside the reasons."""
     opts = ctx.options_as(Options)
-    found = []
+    found = userconfig.notes(opts, ctx.device)
     try:
         if data_format(ctx) == data.VISION:
             return [c.note for c in check_data(ctx)] + [vlm.NOTE]
@@ -177,7 +193,8 @@ def notes(ctx: StageContext) -> list[str]:
             found += [f"{c.counted}" for c in checked if c.parsed]
         else:
             found += [c.note for c in checked]
-        found += warmup_note(opts, samples)
+        if not opts.xtuner_config:       # else the warm-up is the config's own
+            found += warmup_note(opts, samples)
     except (UserError, OSError):
         pass
     return found
@@ -235,8 +252,10 @@ def collect(ctx: StageContext) -> ModelArtifact:
     # The chat template lock: the folder renders what XTuner trained on (not the base
     # model's own template), and generation ends where the template ends a reply.
     template = prompt_template(ctx)
-    chat_templates.write_folder_template(out, template)
-    stop_ids = chat_templates.add_stop_tokens(out, template)
+    stop_ids: list[int] = []
+    if template:       # "": a user's config whose template XTuner does not name
+        chat_templates.write_folder_template(out, template)
+        stop_ids = chat_templates.add_stop_tokens(out, template)
     train = ctx.work / "train"
     curve = []
     for scalars in sorted(train.glob("*/vis_data/scalars.json")):
@@ -252,14 +271,20 @@ def collect(ctx: StageContext) -> ModelArtifact:
     records = generations.from_files(samples, list(opts.sample_prompts or []), template)
     (out / "generations.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    shutil.copy2(ctx.work / "config.json", out / "xtuner_config.json")
+    shutil.copy2(ctx.work / "config.py", out / "xtuner_config.py")
+    method = opts.method
+    if opts.xtuner_config:
+        shutil.copy2(ctx.work / "patched.json", out / "xtuner_patched.json")
+        method = json.loads((ctx.work / "patched.json").read_text())["method"]
+    kept = tracker.keep(ctx.name, train, out, opts.report_to)
     losses = [row["loss"] for row in curve if "loss" in row]
     upstream = base.model()
-    return {"source": f"{opts.method} fine-tune of {upstream.get('source', base.stage)}",
-            "chat_template": upstream.get("chat_template"), "method": opts.method,
+    return {"source": f"{method} fine-tune of {upstream.get('source', base.stage)}",
+            "chat_template": upstream.get("chat_template"), "method": method,
+            "xtuner_config": "xtuner_config.py", "tracker": kept,
             "template": template, "stop_token_ids": stop_ids,
             "steps": curve[-1].get("iter"),
             "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None,
-            "adapter": "adapter" if opts.method != "full" else None,
+            "adapter": "adapter" if (out / "adapter").is_dir() else None,
             "loss_curve": "loss.jsonl"}

@@ -40,7 +40,7 @@ def spec(ctx: StageContext) -> dict[str, Any]:
 
 def plan(ctx: StageContext) -> list[Step]:
     text = json.dumps(spec(ctx), indent=1, sort_keys=True, ensure_ascii=False)
-    py, config = str(ctx.python), str(ctx.work / "config.json")
+    py, config = str(ctx.python), str(ctx.work / "config.py")
     train_dir = str(ctx.work / "train")
     train = [py, str(WORKER), "train", str(ctx.work / "spec.json"), config, train_dir,
              "--fresh"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from internpipe.artifacts import MODEL
 from internpipe.fields import Line, Text
-from internpipe.stages import InputSpec
+from internpipe.stages import InputSpec, extra_args
 from internpipe.stages.base import Options as Base
 
 if TYPE_CHECKING:
@@ -65,6 +65,14 @@ class Drift(Base):
     prompts: list[Text] = Field(default_factory=list)
 
 
+# lmdeploy lite's options that internpipe sets
+CONTROLLED = {"--work-dir": "the stage's output folder", "--device": "device:",
+              "--w-bits": "w_bits:", "--w-group-size": "group_size:",
+              "--search-scale": "search_scale:", "--calib-dataset": "calib:",
+              "--calib-samples": "samples:", "--calib-seqlen": "seqlen:",
+              "--batch-size": "batch_size:"}
+
+
 class Options(Base):
     model: Line | None = None
     method: Literal["awq", "smooth_quant"] = "awq"
@@ -81,6 +89,13 @@ class Options(Base):
     batch_size: int = Field(1, ge=1, le=65536)
     device: Literal["auto", "cuda", "cpu"] = "auto"
     drift: Drift = Field(default_factory=Drift)
+    extra_args: list[Line] = Field(default_factory=list,
+                                   description=extra_args.DESCRIPTION + " (lmdeploy lite)")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _not_internpipes(cls, value: list[str]) -> list[str]:
+        return extra_args.check(value, CONTROLLED)
 
     @model_validator(mode="after")
     def _awq_is_w4(self) -> Options:

@@ -130,6 +130,7 @@ def plan(ctx: StageContext) -> list[Step]:
         argv += ["--calib-dataset", name,
                  "--calib-samples", str(opts.samples), "--calib-seqlen", str(opts.seqlen),
                  "--batch-size", str(opts.batch_size)]
+    argv += opts.extra_args
     if local is not None:
         steps.append(Step("calib", [py, str(CHECKS), "stage-calib", str(local),
                                     str(staging)], tool="lmdeploy", offline=True))
