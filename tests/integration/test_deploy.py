@@ -115,15 +115,29 @@ def test_deploy_command_detach_status_bench_stop(tmp_path: Path) -> None:
     try:
         status = json.loads(cli("deploy", "status", str(r), "--json").stdout)
         assert status["stages"][0]["serving"] is True
-        bench = cli("bench", str(r), "--concurrency", "2", "--requests", "8", "--json",
-                    timeout=300)
+        t0 = time.monotonic()
+        bench = cli("bench", str(r), "-c", "1", "-c", "4", "--requests", "8",
+                    "--max-tokens", "16", "--json", timeout=300)
+        seconds = time.monotonic() - t0
         assert bench.returncode == 0, bench.stderr
-        numbers = json.loads(bench.stdout)
-        assert numbers["ok"] == 8 and numbers["requests_per_s"] > 0
-        assert numbers["ttft_p50"] is not None and numbers["latency_p95"] >= numbers[
-            "latency_p50"]
-        print("bench on the CPU engine:", {k: numbers[k] for k in (
-            "requests_per_s", "output_tokens_per_s", "ttft_p50", "latency_p50")})
+        doc = json.loads(bench.stdout)
+        assert [run["concurrency"] for run in doc["runs"]] == [1, 4]
+        for run in doc["runs"]:
+            assert run["ok"] == 8 and run["failed"] == 0 and run["requests_per_s"] > 0
+            # counted from the server's usage: every request asked for 16 tokens and the
+            # random tiny model never stops early (content chunks would count fewer)
+            assert run["token_source"] == "usage" and run["output_tokens"] == 8 * 16
+            assert run["input_tokens"] > 8 * 5
+            for key in ("ttft_ms", "tpot_ms", "itl_ms", "latency_ms"):
+                assert run[key]["p50"] is not None and run[key]["p99"] >= run[key]["p50"]
+            assert run["latency_ms"]["p50"] >= run["ttft_ms"]["p50"]
+        saved = list((tmp_path / ".internpipe/dep/bench").glob("*.json"))
+        assert len(saved) == 1 and json.loads(saved[0].read_text())["runs"] == doc["runs"]
+        assert json.loads(saved[0].read_text())["tool"] == "internpipe-load-test"
+        print(f"bench on the CPU engine ({seconds:.1f}s):", [
+            {k: run[k] for k in ("concurrency", "requests_per_s", "output_tokens_per_s")} |
+            {"ttft_p50_ms": run["ttft_ms"]["p50"], "latency_p50_ms": run["latency_ms"]["p50"]}
+            for run in doc["runs"]])
         logs = cli("deploy", "logs", str(r), "-n", "5")
         assert logs.returncode == 0 and "server.log" in logs.stdout
     finally:
