@@ -32,7 +32,8 @@ def entry(r: Path, stage: str = "deploy") -> dict:
 
 
 def test_serve_answer_and_stop(tmp_path: Path) -> None:
-    r = recipe(tmp_path)
+    r = recipe(tmp_path, "    port: auto\n    bench: {concurrency: [1, 4], requests: 4, "
+                         "max_tokens: 8}\n")
     t0 = time.monotonic()
     result = cli("run", str(r), "--json", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -40,6 +41,10 @@ def test_serve_answer_and_stop(tmp_path: Path) -> None:
     print(f"deploy stage (start, health, one request, stop): {time.monotonic() - t0:.1f}s")
     assert art["engine"] == "transformers" and art["base_url"].startswith("http://127.0.0.1:")
     assert art["smoke"]["reply"] is not None and art["smoke"]["usage"]["completion_tokens"] > 0
+    assert art["bench"] == "bench.json"
+    bench = json.loads((Path(art["path"]) / "bench.json").read_text())
+    assert [(run["concurrency"], run["ok"], run["token_source"], run["output_tokens"])
+            for run in bench["runs"]] == [(1, 4, "usage", 32), (4, 4, "usage", 32)]
     assert not services.alive(art["pid"]), "the server outlived its run"
     log = Path(art["log"]).read_text()
     assert "transformers serve" in log

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from internpipe.artifacts import ENDPOINT, MODEL
 from internpipe.fields import EnvName, Host, Line
@@ -30,6 +30,24 @@ CUDA_ONLY = {"backend": "turbomind", "cache_max_entry_count": 0.8, "session_len"
              "max_batch_size": None}
 
 
+class Bench(Base):
+    """A load test of the served model after the smoke request (workers/load_test.py), kept
+    as the stage's bench.json: what `internpipe bench` measures."""
+
+    concurrency: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [1, 4], min_length=1, max_length=32,
+        description="requests in flight; one run each")
+    requests: int = Field(16, ge=1, le=1_000_000, description="requests per run")
+    max_tokens: int = Field(64, ge=1, le=1 << 20)
+    rate: float | None = Field(None, gt=0, le=1e6, description="requests per second at "
+                               "Poisson arrival times (default: as fast as the concurrency "
+                               "allows)")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    warmup: int = Field(2, ge=0, le=10_000, description="requests sent first, not counted")
+    dataset: Line | None = Field(None, min_length=1, description="JSONL prompts, relative "
+                                 "to the recipe (default: a bundled varied set)")
+
+
 class Options(Base):
     model: Line | None = None
     engine: Literal["auto", "lmdeploy", "transformers"] = "auto"
@@ -52,6 +70,17 @@ class Options(Base):
     chat_template: Line | None = Field(None, min_length=1)
     keep: bool = False
     ready_timeout: float = Field(300, gt=0, le=MAX_WAIT)
+    bench: Bench | None = Field(None, description="load-test the server after the smoke "
+                                "request (`bench: true` for the defaults); bench.json in the "
+                                "stage's output")
+
+    @field_validator("bench", mode="before")
+    @classmethod
+    def _bench_shorthand(cls, value: object) -> object:
+        """`bench: true` is the defaults, `bench: false` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
 
 
 def engine(options: Options, device: str) -> str:
