@@ -44,7 +44,7 @@ def command(
     """Load-test an OpenAI-compatible endpoint (asyncio, streaming, the official openai
     client), measuring what `evalscope perf` does: requests/s, output tokens/s from the
     server's usage, TTFT, TPOT, ITL and latency p50/p90/p99/mean, after a warm-up, one run
-    per concurrency. With a recipe the results are kept in <workdir>/bench/.
+    per concurrency. With a recipe the results are kept in the work dir (bench/).
 
     Examples:
 
