@@ -33,7 +33,9 @@ def entry(r: Path, stage: str = "deploy") -> dict:
 
 def test_serve_answer_and_stop(tmp_path: Path) -> None:
     r = recipe(tmp_path, "    port: auto\n    bench: {concurrency: [1, 4], requests: 4, "
-                         "max_tokens: 8}\n")
+                         "max_tokens: 8}\n",
+               "gates:\n  - deploy.bench.latency_ms.p99 <= 600000\n"
+               "  - deploy.bench.c4.output_tokens_per_s > 0\n")
     t0 = time.monotonic()
     result = cli("run", str(r), "--json", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -45,6 +47,8 @@ def test_serve_answer_and_stop(tmp_path: Path) -> None:
     bench = json.loads((Path(art["path"]) / "bench.json").read_text())
     assert [(run["concurrency"], run["ok"], run["token_source"], run["output_tokens"])
             for run in bench["runs"]] == [(1, 4, "usage", 32), (4, 4, "usage", 32)]
+    judged = json.loads((tmp_path / ".internpipe/dep/gates.json").read_text())["gates"]
+    assert [g["passed"] for g in judged] == [True, True], judged
     assert not services.alive(art["pid"]), "the server outlived its run"
     log = Path(art["log"]).read_text()
     assert "transformers serve" in log
