@@ -191,3 +191,45 @@ def test_stop_and_status_take_the_model_folder_deploy_took(tmp_path: Path) -> No
         stopped = cli("deploy", "stop", str(TINY_MODEL), "--json", cwd=tmp_path)
     assert json.loads(stopped.stdout)["stages"][0]["stopped"] is True, stopped.stderr
     assert not services.alive(serving["pid"])
+
+
+def test_bench_without_usage_counts_by_estimate_and_says_so(tmp_path: Path) -> None:
+    """A server that streams no `usage` (support/fake_llm.py): the load test falls back to
+    counting content chunks and marks the run `estimate`; varied prompts reach the server
+    (warm-up first, not counted); --dataset and --output."""
+    import subprocess
+    import sys
+
+    from conftest import TESTS
+
+    port = services.free_port()
+    server = subprocess.Popen([sys.executable, str(TESTS / "support" / "fake_llm.py"),
+                               str(port), "--answer", "twelve characters"], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not services.healthy(f"http://127.0.0.1:{port}/health"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        prompts = write(tmp_path / "p.jsonl", "".join(
+            json.dumps({"messages": [{"role": "user", "content": f"question {i}"},
+                                     {"role": "assistant", "content": "dropped"}]}) + "\n"
+            for i in range(5)))
+        out = tmp_path / "b.json"
+        result = cli("bench", f"http://127.0.0.1:{port}/v1", "--model", "fake", "-c", "1",
+                     "-c", "2", "-n", "3", "--warmup", "1", "--dataset", str(prompts),
+                     "-o", str(out), "--device", "cpu", timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "tokens from estimate" in result.stdout and f"saved {out}" in result.stdout
+        doc = json.loads(out.read_text())
+        assert [(r["concurrency"], r["ok"], r["token_source"]) for r in doc["runs"]] == [
+            (1, 3, "estimate"), (2, 3, "estimate")]
+        assert all(r["output_tokens"] == 3 * 6 for r in doc["runs"])  # 6 chunks of 3 chars
+        sent = [json.loads(x) for x in (tmp_path / "requests.jsonl").read_text().splitlines()]
+        assert len(sent) == 1 + 6 and all(b["stream_options"] == {"include_usage": True}
+                                          for b in sent)
+        asked = [b["messages"][-1]["content"] for b in sent]
+        assert sorted(set(asked)) == [f"question {i}" for i in range(5)]
+        assert all(b["messages"][-1]["role"] == "user" for b in sent)
+    finally:
+        server.kill()
+        server.wait()
