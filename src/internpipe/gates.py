@@ -217,6 +217,8 @@ class Watch:
             (entries.get(s) or {}).get("outcome") == "finished" for s in gate.stages))
 
     def finish(self) -> None:
+        if not self.recipe.gates:      # gates removed from the recipe: no stale verdicts
+            (self.recipe.workdir / "gates.json").unlink(missing_ok=True)
         self._evaluate(lambda gate, entries: True)
 
     def _evaluate(self, ready: Any) -> None:

@@ -62,6 +62,10 @@ def test_passing_gates_and_the_gates_command(tmp_path: Path) -> None:
     stricter = cli("gates", str(r), "--set", "gates=['score.qa.tuned > 45']", "--json")
     assert stricter.returncode == 1
     assert json.loads(stricter.stdout.splitlines()[0])["passed"] is False
+    # gates taken out of the recipe: the next run leaves no verdict behind
+    write(r, RECIPE.split("gates:")[0])
+    assert cli("run", str(r)).returncode == 0
+    assert not (tmp_path / ".internpipe/gated/gates.json").exists()
 
 
 def test_a_gate_whose_stage_did_not_run_is_not_measured(tmp_path: Path) -> None:
