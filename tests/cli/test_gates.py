@@ -56,6 +56,10 @@ def test_passing_gates_and_the_gates_command(tmp_path: Path) -> None:
     gates = [e for e in events(result.stdout) if e["event"] == "gate"]
     assert [(g["name"], g["passed"]) for g in gates] == [
         ("tuned beats base by 10", True), ("score.qa.tuned <= 100", True)]
+    plain = cli("run", str(r))           # cached stages: their gates are judged again
+    assert plain.returncode == 0
+    assert "gate 'tuned beats base by 10' (line 8): pass: score.qa.tuned = 45, meets >= 45 " \
+        "(score.qa.base 40 + 5)" in plain.stdout, plain.stdout
     again = cli("gates", str(r))
     assert again.returncode == 0 and "pass" in again.stdout
     # a stricter threshold, judged from what the run recorded: nothing runs again
