@@ -44,7 +44,7 @@ def show(results: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(show_edge=False)
-    for col in ("gate", "line", "", "measured"):
+    for col in ("gate", "line", "", "result"):
         table.add_column(col)
     for x in results:
         table.add_row(escape(x["name"]), str(x["line"] or ""), MARKS[x["passed"]],
