@@ -92,9 +92,10 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         [[{"role": "user", "content": p}] for p in loadstats.BUNDLED_PROMPTS]
     order = loadstats.shuffled(pool, args.warmup + args.requests * len(args.concurrency),
                                args.seed)
-    if args.warmup:       # the server's first requests (compilation, caches) are not counted
-        await asyncio.gather(*(one(client, args.model, m, args.max_tokens)
-                               for m in order[:args.warmup]))
+    # The server's first requests (compilation, allocations) are not counted; they go at
+    # most as many at a time as the largest run sends.
+    if args.warmup:
+        await measure(client, args, max(args.concurrency), order[:args.warmup], args.seed)
     runs = []
     for i, c in enumerate(args.concurrency):
         start = args.warmup + i * args.requests
