@@ -71,6 +71,7 @@ class EndpointArtifact(Published, total=False):
     api_key_env: str | None
     chat_template: str | None
     smoke: dict[str, Any]
+    bench: str               # bench.json in the output folder (the `bench:` option)
 
 
 class ScoresArtifact(Published, total=False):

@@ -57,3 +57,14 @@ class StageFailed(Exception):
         self.reason = reason
         self.log_tail = log_tail or []
         self.log_path = log_path
+
+
+class GateFailed(Exception):
+    """A quality gate of the recipe failed: exit code 1, the run stops."""
+
+    exit_code = EXIT_STAGE_FAILED
+
+    def __init__(self, message: str, lines: list[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.lines = lines

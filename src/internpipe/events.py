@@ -58,6 +58,14 @@ EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
                                                                   "status": _STATUS}),
     "run_finished": ("the run ended, with the exit code the command exits with",
                      {"status": _S, "exit_code": _I, "seconds": _N}),
+    "gate": ("a quality gate of the recipe evaluated (after the stages it reads, and at the "
+             "end of a run; `gates`): its recipe line, the measured value, the threshold, "
+             "passed (null: not measured yet)",
+             {"name": _S, "line": {"type": ["integer", "null"]}, "stage": _OPT_S,
+              "measured": {"type": ["number", "null"]}, "op": {"enum": [">=", "<=", ">", "<",
+                                                                        "=="]},
+              "threshold": {"type": ["number", "null"]}, "passed": {"type": ["boolean", "null"]},
+              "message": _S}),
     "error": ("the command failed: the message, details and exit code (usage errors too)",
               {"message": _S, "details": _LIST_S, "exit_code": _I}),
     # one-shot commands

@@ -31,7 +31,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from internpipe.progress import Event, _score_table, figures, human_bytes
+from internpipe.progress import Event, _score_table, figures, gate_line, human_bytes
 
 ICONS = {"pending": "·", "running": "▶", "ok": "✔", "cached": "✔", "skipped": "-",
          "failed": "✘", "interrupted": "✘"}
@@ -183,6 +183,11 @@ class LiveReporter:
             if self.stage_bar is not None:
                 self.bars.remove_task(self.stage_bar)
                 self.stage_bar = None
+
+    def _on_gate(self, event: Event) -> None:
+        passed = event.get("passed")
+        style = "dim" if passed is None else "green" if passed else "bold red"
+        self.tables.append(Text(gate_line(event), style=style))     # shown with the scores
 
     # ------------------------------------------------------------------ view
     def _render(self) -> Any:

@@ -20,6 +20,7 @@ from internpipe.errors import (
     EXIT_OK,
     EXIT_STAGE_FAILED,
     EXIT_USAGE,
+    GateFailed,
     Problem,
     RecipeError,
     StageFailed,
@@ -115,7 +116,7 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
     and summarise in a `run_finished` event. The exit code: 0 ok, 1 a stage failed, 2 a stage
     refused at run time (UserError), 130 interrupted (the exception is re-raised for the
     CLI's guard)."""
-    from internpipe import envs, preflight, recovery, runner, state
+    from internpipe import envs, gates, preflight, recovery, runner, state
 
     unfit = preflight.machine_problems(recipe, device)
     if unfit:
@@ -131,9 +132,11 @@ def run(recipe: Recipe, device: str | None, sel: Selection | None, reporter: Rep
         state.WorkDir(recipe.workdir).remember_overrides(recipe.overrides)
         the_plan = plan(recipe, device, sel)
         reporter.emit({"event": "plan", **the_plan.summary()})
+        watch = gates.Watch(recipe, reporter.emit)
         try:
-            runner.run(the_plan, reporter, keep_serving)
-        except (StageFailed, envs.EnvBuildError):
+            runner.run(the_plan, reporter, keep_serving, watch.after_stage)
+            watch.finish()
+        except (StageFailed, envs.EnvBuildError, GateFailed):
             status, code = "failed", EXIT_STAGE_FAILED
             raise
         except (UserError, OSError):  # refused at run time (busy port…), or the machine

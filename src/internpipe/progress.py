@@ -104,6 +104,8 @@ class PlainReporter:
                 self.tables.append(table)
         elif kind == "run_finished":
             text = f"run {event['status']} in {event['seconds']:.1f}s"
+        elif kind == "gate":
+            text = gate_line(event)
         if text is not None:
             self.stream.write(text + "\n")
             self.stream.flush()
@@ -161,6 +163,16 @@ def event_text(event: Event) -> str:
         return f"{stage}stopped {'its previous' if event.get('previous') else ''} server " \
                f"(pid {event['pid']})".replace("  ", " ")
     return str(event.get("message", kind))
+
+
+GATE_MARKS = {True: "pass", False: "FAIL", None: "not measured"}
+
+
+def gate_line(event: Event) -> str:
+    """A quality gate's verdict: `gate 'NAME' (line 12): pass: METRIC = 55, meets >= 50`."""
+    line = f" (line {event['line']})" if event.get("line") else ""
+    message = str(event.get("message", "")).removeprefix("not measured: ")
+    return f"gate {event['name']!r}{line}: {GATE_MARKS[event.get('passed')]}: {message}"
 
 
 def make_reporter(json_mode: bool, verbose: bool = False) -> Reporter:

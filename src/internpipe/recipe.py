@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from internpipe import course, datafiles, references, yamlsrc
+from internpipe import course, datafiles, gates, references, yamlsrc
 from internpipe import stages as registry
 from internpipe.errors import Problem, RecipeError, UserError
 from internpipe.fields import Line
+from internpipe.gates import Gate, GateSpec
 from internpipe.problems import pydantic_problems, suggest, type_name
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")     # fullmatch: "$" takes a trailing "\n"
@@ -63,6 +64,8 @@ class TopLevel(Strict):
         description="tool environment name (xtuner, opencompass, …) → an existing Python "
                     "interpreter to use instead of the managed env",
     )
+    gates: list[Line | GateSpec] | None = Field(None, description="quality gates: checks on "
+                                                "what stages measured; exit 1 when one fails")
     # The name before `interpreters:` (it read like the agent stage's `tools:`), still read.
     tools: dict[Line, Line] | None = Field(None, description="old name of `interpreters`")
 
@@ -105,6 +108,7 @@ class Recipe:
     # The --set values it was loaded with: a run remembers them (state.json), so `status`
     # and `report` read the stages as that run left them (pipeline.load_remembered).
     overrides: list[str] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)      # quality gates (gates.py)
 
     def problem(self, path: yamlsrc.Path, message: str) -> Problem:
         return self.smap.problem(path, message)
@@ -212,7 +216,7 @@ def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
               problems: list[Problem]) -> tuple[Recipe | None, Recipe | None]:
     """(the recipe, None), or (None, a draft of its valid stages) when it has problems."""
     try:
-        top = TopLevel.model_validate(raw)
+        top = TopLevel.model_validate({k: v for k, v in raw.items() if k != "gates"})
     except ValidationError as exc:
         problems.extend(pydantic_problems(exc, smap, (), TopLevel, raw))
         # Stage sections are still checked so every problem of the file is reported at once.
@@ -242,7 +246,8 @@ def _validate(raw: dict[str, Any], smap: yamlsrc.SourceMap, path: Path,
                                 f"no `name:` given and the file name {path.stem!r} is not a valid "
                                 "work dir name; add `name: my-recipe`"))
         return None, recipe
-    return recipe, None
+    recipe.gates = gates.parse(raw.get("gates"), recipe, problems)
+    return (None, recipe) if problems else (recipe, None)
 
 
 def _recipe(path: Path, top: TopLevel | None, sections: dict[str, StageSection],

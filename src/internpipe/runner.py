@@ -32,10 +32,11 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def run(plan: Plan, reporter: Reporter, keep_serving: bool = False) -> None:
+def run(plan: Plan, reporter: Reporter, keep_serving: bool = False,
+        after_stage: Callable[[str], None] | None = None) -> None:
     """Run what the plan says, under the work dir's lock (held by the caller). Servers this
-    run started are stopped when it ends, unless kept. Raises StageFailed, EnvBuildError or
-    KeyboardInterrupt."""
+    run started are stopped when it ends, unless kept. `after_stage(name)` follows each stage
+    (the recipe's gates). Raises StageFailed, EnvBuildError or KeyboardInterrupt."""
     started: list[int] = []     # servers this run started that stop when it ends
     try:
         ready_envs(plan, reporter)
@@ -48,8 +49,10 @@ def run(plan: Plan, reporter: Reporter, keep_serving: bool = False) -> None:
                 if sp.action == CACHED and sp.entry:
                     event["artifact"] = sp.entry.get("artifact")
                 reporter.emit(event)
-                continue
-            run_stage(plan, sp, reporter, started, keep_serving)
+            else:
+                run_stage(plan, sp, reporter, started, keep_serving)
+            if after_stage is not None:
+                after_stage(sp.name)
     finally:
         for pid in started:
             if services.stop(pid):

@@ -131,3 +131,33 @@ def test_continuous_batching_on_the_transformers_engine(tmp_path: Path) -> None:
     result = cli("validate", str(r))
     assert result.returncode == 2, result.stdout
     assert "`continuous_batching` is for the transformers engine" in result.stderr
+
+
+def test_bench_option_plans_and_checks_its_prompts(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    bench: true\n")
+    plan = json.loads(cli("plan", str(r), "--device", "cpu", "--json").stdout)
+    notes = plan["stages"][1]["reasons"]
+    assert any(n.startswith("then a load test (bench.json): concurrency 1, 4, 16 requests")
+               for n in notes), notes
+    write(tmp_path / "prompts.jsonl", '{"prompt": "hi"}\n{"answer": "no prompt"}\n')
+    r = recipe(tmp_path, "    bench:\n      concurrency: [2, 0]\n      dataset: prompts.jsonl\n"
+                         "      rate: -1\n")
+    result = cli("validate", str(r))
+    assert result.returncode == 2
+    assert f"{r}:8: stages.deploy.bench.concurrency[1]:" in result.stderr
+    assert f"{r}:10: stages.deploy.bench.rate:" in result.stderr
+    r = recipe(tmp_path, "    bench:\n      dataset: prompts.jsonl\n")
+    result = cli("validate", str(r))
+    assert result.returncode == 2
+    assert f"{r}:8: stages.deploy.bench.dataset: bench prompts: " in result.stderr
+    assert "prompts.jsonl:2: no `messages`" in result.stderr
+    r = recipe(tmp_path, "    bench:\n      dataset: nowhere.jsonl\n")
+    assert "no such file" in cli("validate", str(r)).stderr
+
+
+def test_bench_options_are_fingerprinted(tmp_path: Path) -> None:
+    r = recipe(tmp_path, "    bench: {requests: 4}\n")
+    first = json.loads(cli("plan", str(r), "--device", "cpu", "--json").stdout)
+    again = json.loads(cli("plan", str(r), "--device", "cpu", "--json",
+                           "--set", "stages.deploy.bench.requests=8").stdout)
+    assert first["stages"][1]["fingerprint"] != again["stages"][1]["fingerprint"]

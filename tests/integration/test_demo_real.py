@@ -50,6 +50,8 @@ def test_the_real_model_demo(tmp_path: Path) -> None:
 
     drift = done["quantize"]["artifact"]["drift"]
     print(f"AWQ drift: {drift}")
+    gates = [e for e in events if e["event"] == "gate"]            # the recipe's gates:
+    assert [g["passed"] for g in gates] == [True, True, True], gates
     transcripts = json.loads(Path(done["agent"]["artifact"]["path"], "transcripts.json")
                              .read_text())
     calc = transcripts[0]

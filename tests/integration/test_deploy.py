@@ -32,7 +32,10 @@ def entry(r: Path, stage: str = "deploy") -> dict:
 
 
 def test_serve_answer_and_stop(tmp_path: Path) -> None:
-    r = recipe(tmp_path)
+    r = recipe(tmp_path, "    port: auto\n    bench: {concurrency: [1, 4], requests: 4, "
+                         "max_tokens: 8}\n",
+               "gates:\n  - deploy.bench.latency_ms.p99 <= 600000\n"
+               "  - deploy.bench.c4.output_tokens_per_s > 0\n")
     t0 = time.monotonic()
     result = cli("run", str(r), "--json", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -40,6 +43,12 @@ def test_serve_answer_and_stop(tmp_path: Path) -> None:
     print(f"deploy stage (start, health, one request, stop): {time.monotonic() - t0:.1f}s")
     assert art["engine"] == "transformers" and art["base_url"].startswith("http://127.0.0.1:")
     assert art["smoke"]["reply"] is not None and art["smoke"]["usage"]["completion_tokens"] > 0
+    assert art["bench"] == "bench.json"
+    bench = json.loads((Path(art["path"]) / "bench.json").read_text())
+    assert [(run["concurrency"], run["ok"], run["token_source"], run["output_tokens"])
+            for run in bench["runs"]] == [(1, 4, "usage", 32), (4, 4, "usage", 32)]
+    judged = json.loads((tmp_path / ".internpipe/dep/gates.json").read_text())["gates"]
+    assert [g["passed"] for g in judged] == [True, True], judged
     assert not services.alive(art["pid"]), "the server outlived its run"
     log = Path(art["log"]).read_text()
     assert "transformers serve" in log
@@ -115,15 +124,29 @@ def test_deploy_command_detach_status_bench_stop(tmp_path: Path) -> None:
     try:
         status = json.loads(cli("deploy", "status", str(r), "--json").stdout)
         assert status["stages"][0]["serving"] is True
-        bench = cli("bench", str(r), "--concurrency", "2", "--requests", "8", "--json",
-                    timeout=300)
+        t0 = time.monotonic()
+        bench = cli("bench", str(r), "-c", "1", "-c", "4", "--requests", "8",
+                    "--max-tokens", "16", "--json", timeout=300)
+        seconds = time.monotonic() - t0
         assert bench.returncode == 0, bench.stderr
-        numbers = json.loads(bench.stdout)
-        assert numbers["ok"] == 8 and numbers["requests_per_s"] > 0
-        assert numbers["ttft_p50"] is not None and numbers["latency_p95"] >= numbers[
-            "latency_p50"]
-        print("bench on the CPU engine:", {k: numbers[k] for k in (
-            "requests_per_s", "output_tokens_per_s", "ttft_p50", "latency_p50")})
+        doc = json.loads(bench.stdout)
+        assert [run["concurrency"] for run in doc["runs"]] == [1, 4]
+        for run in doc["runs"]:
+            assert run["ok"] == 8 and run["failed"] == 0 and run["requests_per_s"] > 0
+            # counted from the server's usage: every request asked for 16 tokens and the
+            # random tiny model never stops early (content chunks would count fewer)
+            assert run["token_source"] == "usage" and run["output_tokens"] == 8 * 16
+            assert run["input_tokens"] > 8 * 5
+            for key in ("ttft_ms", "tpot_ms", "itl_ms", "latency_ms"):
+                assert run[key]["p50"] is not None and run[key]["p99"] >= run[key]["p50"]
+            assert run["latency_ms"]["p50"] >= run["ttft_ms"]["p50"]
+        saved = list((tmp_path / ".internpipe/dep/bench").glob("*.json"))
+        assert len(saved) == 1 and json.loads(saved[0].read_text())["runs"] == doc["runs"]
+        assert json.loads(saved[0].read_text())["tool"] == "internpipe-load-test"
+        print(f"bench on the CPU engine ({seconds:.1f}s):", [
+            {k: run[k] for k in ("concurrency", "requests_per_s", "output_tokens_per_s")} |
+            {"ttft_p50_ms": run["ttft_ms"]["p50"], "latency_p50_ms": run["latency_ms"]["p50"]}
+            for run in doc["runs"]])
         logs = cli("deploy", "logs", str(r), "-n", "5")
         assert logs.returncode == 0 and "server.log" in logs.stdout
     finally:
@@ -168,3 +191,45 @@ def test_stop_and_status_take_the_model_folder_deploy_took(tmp_path: Path) -> No
         stopped = cli("deploy", "stop", str(TINY_MODEL), "--json", cwd=tmp_path)
     assert json.loads(stopped.stdout)["stages"][0]["stopped"] is True, stopped.stderr
     assert not services.alive(serving["pid"])
+
+
+def test_bench_without_usage_counts_by_estimate_and_says_so(tmp_path: Path) -> None:
+    """A server that streams no `usage` (support/fake_llm.py): the load test falls back to
+    counting content chunks and marks the run `estimate`; varied prompts reach the server
+    (warm-up first, not counted); --dataset and --output."""
+    import subprocess
+    import sys
+
+    from conftest import TESTS
+
+    port = services.free_port()
+    server = subprocess.Popen([sys.executable, str(TESTS / "support" / "fake_llm.py"),
+                               str(port), "--answer", "twelve characters"], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not services.healthy(f"http://127.0.0.1:{port}/health"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        prompts = write(tmp_path / "p.jsonl", "".join(
+            json.dumps({"messages": [{"role": "user", "content": f"question {i}"},
+                                     {"role": "assistant", "content": "dropped"}]}) + "\n"
+            for i in range(5)))
+        out = tmp_path / "b.json"
+        result = cli("bench", f"http://127.0.0.1:{port}/v1", "--model", "fake", "-c", "1",
+                     "-c", "2", "-n", "3", "--warmup", "1", "--dataset", str(prompts),
+                     "-o", str(out), "--device", "cpu", timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "tokens from estimate" in result.stdout and f"saved {out}" in result.stdout
+        doc = json.loads(out.read_text())
+        assert [(r["concurrency"], r["ok"], r["token_source"]) for r in doc["runs"]] == [
+            (1, 3, "estimate"), (2, 3, "estimate")]
+        assert all(r["output_tokens"] == 3 * 6 for r in doc["runs"])  # 6 chunks of 3 chars
+        sent = [json.loads(x) for x in (tmp_path / "requests.jsonl").read_text().splitlines()]
+        assert len(sent) == 1 + 6 and all(b["stream_options"] == {"include_usage": True}
+                                          for b in sent)
+        asked = [b["messages"][-1]["content"] for b in sent]
+        assert sorted(set(asked)) == [f"question {i}" for i in range(5)]
+        assert all(b["messages"][-1]["role"] == "user" for b in sent)
+    finally:
+        server.kill()
+        server.wait()

@@ -10,6 +10,7 @@
 - echo_server: a service stage (like deploy) whose server answers every GET with "ok";
              `port` fixed or auto, refused at run time when the port is busy; `keep`
 - client:    takes an endpoint; its step GETs the endpoint's health URL (fails if down)
+- scorer:    a score table (like evaluate's) of `scores` {dataset: {model: score}}, for gates
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from internpipe import services, stages
 from internpipe.errors import StageFailed, UserError
-from internpipe.stages import MODEL, InputSpec, StageContext, Step, base
+from internpipe.stages import MODEL, SCORES, InputSpec, StageContext, Step, base
 
 PY = sys.executable
 
@@ -283,3 +284,26 @@ def _disk_full_collect(ctx: StageContext) -> dict[str, Any]:
 
 stages.register("disk_full", _Kind("disk_full", LiarOptions, _liar_plan,  # type: ignore[arg-type]
                                    collect=_disk_full_collect))
+
+
+class ScorerOptions(_Base):
+    scores: dict[str, dict[str, float]] = {"qa": {"base": 40.0, "tuned": 45.0}}
+
+
+def _scorer_plan(ctx: StageContext) -> list[Step]:
+    code = "import sys, pathlib; pathlib.Path(sys.argv[1], 'data.txt').write_text('scored')"
+    return [Step("score", [PY, "-c", code, str(ctx.out)])]
+
+
+def _scorer_collect(ctx: StageContext) -> dict[str, Any]:
+    opts: Any = ctx.options
+    models = sorted({m for row in opts.scores.values() for m in row})
+    return {"models": models, "datasets": list(opts.scores),
+            "scores": {"models": models, "base": models[0],
+                       "rows": [{"dataset": d, "version": "x", "metric": "score",
+                                 "mode": "gen", "scores": row, "deltas": {}}
+                                for d, row in opts.scores.items()]}}
+
+
+stages.register("scorer", _Kind("scorer", ScorerOptions, _scorer_plan,  # type: ignore[arg-type]
+                                collect=_scorer_collect, produces=SCORES))

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("chat", "command"),
     "report": ("report", "command"),
     "bench": ("bench", "command"),
+    "gates": ("gates", "command"),
 }
 
 app = typer.Typer(

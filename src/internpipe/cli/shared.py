@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from internpipe.cli import complete
-from internpipe.errors import EXIT_INTERRUPTED, EXIT_USAGE, StageFailed, UserError
+from internpipe.errors import EXIT_INTERRUPTED, EXIT_USAGE, GateFailed, StageFailed, UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -126,6 +126,9 @@ def guard(json_mode: bool = False) -> Iterator[None]:
         if exc.log_path:
             lines.append(f"full log: {exc.log_path}")
         _print_error(str(exc), lines, json_mode, exc.exit_code)
+        raise typer.Exit(exc.exit_code) from None
+    except GateFailed as exc:
+        _print_error(exc.message, exc.lines, json_mode, exc.exit_code)
         raise typer.Exit(exc.exit_code) from None
     except EnvBuildError as exc:
         lines = ["│ " + line for line in exc.log_tail]

@@ -44,4 +44,21 @@ def check(section: Section, recipe_dir: Path, device: str) -> list[Problem]:
     if res is not None and res.gpus_per_node and opts.tp > res.gpus_per_node:
         problems.append(section.problem(f"tp {opts.tp} does not fit the {res.gpus_per_node} "
                                         "GPUs of a node (resources.gpus_per_node)", "tp"))
+    if opts.bench is not None and opts.bench.dataset is not None:
+        problems += _bench_dataset(section, recipe_dir / opts.bench.dataset)
     return problems + template_lock.deploy_problems(section, opts.chat_template)
+
+
+def _bench_dataset(section: Section, path: Path) -> list[Problem]:
+    """The bench prompts: a regular file whose lines are prompts (workers/loadstats.py reads
+    them the same way in the tool env)."""
+    from internpipe.workers import loadstats
+
+    if not path.is_file():       # a FIFO would block the read
+        what = "not a regular file" if path.exists() else "no such file"
+        return [section.problem(f"{what}: {path}", "bench", "dataset")]
+    try:
+        loadstats.read_dataset(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [section.problem(f"bench prompts: {exc}", "bench", "dataset")]
+    return []

@@ -43,6 +43,23 @@ CONTROLLED = {"--server-name": "host:", "--server-port": "port:", "--host": "hos
               "--cb-block-size": "continuous_batching: a bounded cache",
               "--cb-num-blocks": "continuous_batching: a bounded cache"}
 
+class Bench(Base):
+    """A load test of the served model after the smoke request (workers/load_test.py), kept
+    as the stage's bench.json: what `internpipe bench` measures."""
+
+    concurrency: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [1, 4], min_length=1, max_length=32,
+        description="requests in flight; one run each")
+    requests: int = Field(16, ge=1, le=1_000_000, description="requests per run")
+    max_tokens: int = Field(64, ge=1, le=1 << 20)
+    rate: float | None = Field(None, gt=0, le=1e6, description="requests per second at "
+                               "Poisson arrival times (default: as fast as the concurrency "
+                               "allows)")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    warmup: int = Field(2, ge=0, le=10_000, description="requests sent first, not counted")
+    dataset: Line | None = Field(None, min_length=1, description="JSONL prompts, relative "
+                                 "to the recipe (default: a bundled varied set)")
+
 
 class Options(Base):
     model: Line | None = None
@@ -73,6 +90,18 @@ class Options(Base):
     @classmethod
     def _not_internpipes(cls, value: list[str]) -> list[str]:
         return extra_args.check(value, CONTROLLED)
+
+    bench: Bench | None = Field(None, description="load-test the server after the smoke "
+                                "request (`bench: true` for the defaults); bench.json in the "
+                                "stage's output")
+
+    @field_validator("bench", mode="before")
+    @classmethod
+    def _bench_shorthand(cls, value: object) -> object:
+        """`bench: true` is the defaults, `bench: false` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
 
 
 def engine(options: Options, device: str) -> str:

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from internpipe import envs, services, template_lock
+from internpipe import envs, loadtest, services, state, template_lock
 from internpipe.artifacts import EndpointArtifact
 from internpipe.errors import StageFailed
 from internpipe.stages import StageContext, Step, base
@@ -37,8 +37,14 @@ NOT_FINGERPRINTED = ("keep", "ready_timeout", "model_format")
 SERVICE = True
 SLURM_NATIVE = base.SLURM_NATIVE
 LAUNCH = WORKERS / "lmdeploy_serve.py"
-local_files = base.no_local_files
 parse_line = base.no_progress
+
+
+def local_files(options: Options, recipe_dir: Path) -> list[Path]:
+    """The bench's prompts file: its content is part of what the bench measured."""
+    if options.bench is not None and options.bench.dataset is not None:
+        return [recipe_dir / options.bench.dataset]
+    return []
 
 
 def keeps_serving(options: Options) -> bool:
@@ -154,6 +160,13 @@ def notes(ctx: StageContext) -> list[str]:
             found.append(f"not used on {ctx.device} by the transformers engine: "
                          f"{', '.join(unused)} (LMDeploy's options: they apply where LMDeploy "
                          "serves, on CUDA)")
+    if opts.bench is not None:
+        b = opts.bench
+        found.append(f"then a load test (bench.json): concurrency "
+                     f"{', '.join(map(str, b.concurrency))}, {b.requests} requests each of "
+                     f"{b.max_tokens} tokens at most, "
+                     + (f"{b.rate:g} req/s (Poisson)" if b.rate else "as fast as it serves")
+                     + f", after {b.warmup} warm-up requests")
     res = ctx.resources
     if res is not None and res.launcher == "slurm" and opts.host.startswith("127."):
         found.append(f"as a Slurm job bound to {opts.host}: reachable from its own node "
@@ -204,8 +217,35 @@ def collect(ctx: StageContext) -> EndpointArtifact:
     reply = json.loads(lines[-1])
     endpoint = {k: info[k] for k in ("base_url", "model", "engine", "pid", "log")}
     (ctx.out / "endpoint.json").write_text(json.dumps(endpoint, indent=1) + "\n")
-    return EndpointArtifact(
+    found = EndpointArtifact(
         base_url=info["base_url"], model=info["model"], engine=info["engine"], pid=info["pid"],
         log=info["log"], keep=opts.keep, health_url=info["health_url"],
         model_dir=str(ctx.input("model").path), api_key_env=opts.api_key_env,
         chat_template=_chat_template(ctx), smoke=reply)
+    if opts.bench is not None:
+        _bench(ctx, opts, info)
+        found["bench"] = "bench.json"
+    return found
+
+
+def _bench(ctx: StageContext, opts: Options, info: dict[str, Any]) -> None:
+    """The load test against the server just started: bench.json in the output. A run with
+    failed requests fails the stage (the figures would measure errors)."""
+    assert opts.bench is not None
+    b = opts.bench
+    settings = loadtest.Settings(
+        concurrency=list(b.concurrency), requests=b.requests, max_tokens=b.max_tokens,
+        rate=b.rate, seed=b.seed, warmup=b.warmup,
+        dataset=ctx.recipe_dir / b.dataset if b.dataset else None)
+    command = loadtest.argv(ctx.python or "python", info["base_url"], info["model"], settings,
+                            opts.api_key_env)
+    try:
+        doc = loadtest.run(command, envs.step_environ(ctx.env, offline=True),
+                           info["base_url"], info["model"])
+    except loadtest.LoadTestFailed as exc:
+        raise StageFailed(ctx.name, f"the bench: {exc.reason}", exc.tail[-10:]) from None
+    failed = loadtest.failed(doc)
+    if failed:
+        errors = [e for run in doc["runs"] for e in run.get("errors", [])]
+        raise StageFailed(ctx.name, f"the bench: {failed} requests failed", errors[:5])
+    state.write_json(ctx.out / "bench.json", doc)
