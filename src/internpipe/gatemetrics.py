@@ -7,7 +7,7 @@ produces a score table is read like evaluate.
     evaluate.DATASET.METRIC.MODEL     …of that metric
     quantize.drift.top1_agreement     (logits_relative_error, weight_error_mean/max)
     finetune.loss_last                (loss_first, steps)
-    deploy.bench.latency_ms.p90       (ttft_ms, tpot_ms, itl_ms; p50 p90 p99 mean) at every
+    deploy.bench.latency_ms.p90       (ttft_ms, tpot_ms, itl_ms; p50 p90 p95 p99 mean) at every
                                       concurrency benched: the worst one counts
     deploy.bench.c4.latency_ms.p90    …at concurrency 4
     deploy.bench.requests_per_s       (output_tokens_per_s, failed)
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 DRIFT = ("top1_agreement", "logits_relative_error", "weight_error_mean", "weight_error_max")
 FINETUNE = ("loss_last", "loss_first", "steps")
 TIMES = ("ttft_ms", "tpot_ms", "itl_ms", "latency_ms")
-QUANTILES = ("p50", "p90", "p99", "mean")
+QUANTILES = ("p50", "p90", "p95", "p99", "mean")
 RATES = ("requests_per_s", "output_tokens_per_s", "failed")
 AGENT = ("failed", "passed", "queries", "pass_rate", "tool_calls")
 

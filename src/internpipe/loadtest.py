@@ -7,7 +7,7 @@ The bench file (read by the report and by gates):
      "runs": [{"concurrency", "rate", "requests", "ok", "failed", "duration_s",
                "requests_per_s", "output_tokens_per_s", "input_tokens", "output_tokens",
                "token_source": "usage"|"estimate", "ttft_ms", "tpot_ms", "itl_ms",
-               "latency_ms" (each {"p50", "p90", "p99", "mean"})}]}
+               "latency_ms" (each {"p50", "p90", "p95", "p99", "mean"})}]}
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def test_checks_parse(tmp_path: Path, check: str, left: str, op: str, right: str
     ("evaluate.other.finetune >= 1", "'other' is not one of its datasets (qa)"),
     ("finetune.lr <= 1", "a finetune metric is one of loss_last, loss_first, steps"),
     ("deploy.bench.c2.ttft_ms.p50 <= 1", "c2: the bench runs concurrency [1, 4]"),
-    ("deploy.bench.ttft_ms.p95 <= 1", "ttft_ms.QUANTILE is one of p50, p90, p99, mean"),
+    ("deploy.bench.ttft_ms.p75 <= 1", "ttft_ms.QUANTILE is one of p50, p90, p95, p99, mean"),
     ("deploy.smoke.seconds <= 1", "deploy measures bench."),
     ("download.files >= 1", "a download stage measures nothing a gate can check"),
     ("agnet.failed == 0", "no stage 'agnet' in the recipe; did you mean 'agent'?"),

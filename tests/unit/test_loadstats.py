@@ -31,13 +31,15 @@ ls = _load()
 def test_percentiles_interpolate_like_numpy() -> None:
     values = [float(v) for v in range(1, 101)]       # 1..100
     found = ls.percentiles(values)
-    # numpy.percentile(range(1, 101), [50, 90, 99]) = 50.5, 90.1, 99.01
+    # numpy.percentile(range(1, 101), [50, 90, 95, 99]) = 50.5, 90.1, 95.05, 99.01
     assert found["p50"] == pytest.approx(50.5)
     assert found["p90"] == pytest.approx(90.1)
+    assert found["p95"] == pytest.approx(95.05)
     assert found["p99"] == pytest.approx(99.01)
     assert found["mean"] == pytest.approx(50.5)
-    assert ls.percentiles([7.0]) == {"p50": 7.0, "p90": 7.0, "p99": 7.0, "mean": 7.0}
-    assert ls.percentiles([]) == {"p50": None, "p90": None, "p99": None, "mean": None}
+    assert ls.percentiles([7.0]) == {"p50": 7.0, "p90": 7.0, "p95": 7.0, "p99": 7.0, "mean": 7.0}
+    assert ls.percentiles([]) == {"p50": None, "p90": None, "p95": None, "p99": None,
+                                 "mean": None}
 
 
 def test_poisson_arrivals_are_seeded_with_the_asked_rate() -> None:

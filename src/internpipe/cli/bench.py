@@ -43,7 +43,7 @@ def command(
 ) -> None:
     """Load-test an OpenAI-compatible endpoint (asyncio, streaming, the official openai
     client), measuring what `evalscope perf` does: requests/s, output tokens/s from the
-    server's usage, TTFT, TPOT, ITL and latency p50/p90/p99/mean, after a warm-up, one run
+    server's usage, TTFT, TPOT, ITL and latency p50/p90/p95/p99/mean, after a warm-up, one run
     per concurrency. With a recipe the results are kept in the work dir (bench/).
 
     Examples:
@@ -104,18 +104,19 @@ def show(doc: dict[str, Any], saved: list[str]) -> None:
                   pad_edge=False, caption=f"times in ms; tokens from {' and '.join(sources)}"
                   + (f"; sent at {rates[0]}" if rates else ""))
     for col in ("conc.", "ok/sent", "req/s", "tok/s", "TTFT p50/p99", "TPOT p50",
-                "ITL p50", "latency p50/p90/p99"):
+                "ITL p50", "latency p50/p95/p99"):
         table.add_column(col, justify="right")
 
     def ms(run: dict[str, Any], key: str, *qs: str) -> str:
-        return "/".join("-" if run[key][q] is None else f"{run[key][q]:.0f}"
-                        if run[key][q] >= 10 else f"{run[key][q]:.1f}" for q in qs)
+        values = [run[key].get(q) for q in qs]
+        return "/".join("-" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+                        for v in values)
 
     for run in doc["runs"]:
         table.add_row(str(run["concurrency"]), f"{run['ok']}/{run['requests']}",
                       f"{run['requests_per_s']:.2f}", f"{run['output_tokens_per_s']:.1f}",
                       ms(run, "ttft_ms", "p50", "p99"), ms(run, "tpot_ms", "p50"),
-                      ms(run, "itl_ms", "p50"), ms(run, "latency_ms", "p50", "p90", "p99"))
+                      ms(run, "itl_ms", "p50"), ms(run, "latency_ms", "p50", "p95", "p99"))
     out = console()
     out.print(table)
     for run in doc["runs"]:

@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
+PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99))
 MAX_DATASET_BYTES = 64 << 20       # a prompt set, not a corpus
 PROMPT_KEYS = ("prompt", "text", "question", "instruction", "query", "input")
 
@@ -59,9 +59,9 @@ BUNDLED_PROMPTS = [
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50/p90/p99/mean of the values (None for each when there are none)."""
+    """p50/p90/p95/p99/mean of the values (None for each when there are none)."""
     if not values:
-        return {"p50": None, "p90": None, "p99": None, "mean": None}
+        return {**{name: None for name, _ in PERCENTILES}, "mean": None}
     ordered = sorted(values)
     found: dict[str, float | None] = {name: _interpolated(ordered, q)
                                       for name, q in PERCENTILES}
