@@ -51,7 +51,13 @@ def test_the_real_model_demo(tmp_path: Path) -> None:
     drift = done["quantize"]["artifact"]["drift"]
     print(f"AWQ drift: {drift}")
     gates = [e for e in events if e["event"] == "gate"]            # the recipe's gates:
-    assert [g["passed"] for g in gates] == [True, True, True], gates
+    assert [g["passed"] for g in gates] == [True] * 4, gates
+    served = done["deploy"]["artifact"]
+    bench = json.loads(Path(served["path"], served["bench"]).read_text())
+    for run in bench["runs"]:                  # usage-counted tokens from the real server
+        assert run["ok"] == 8 and run["token_source"] == "usage", run
+        print(f"bench c={run['concurrency']}: {run['requests_per_s']:.2f} req/s, "
+              f"{run['output_tokens_per_s']:.1f} tok/s, TTFT p50 {run['ttft_ms']['p50']:.0f} ms")
     transcripts = json.loads(Path(done["agent"]["artifact"]["path"], "transcripts.json")
                              .read_text())
     calc = transcripts[0]
@@ -66,3 +72,9 @@ def test_the_real_model_demo(tmp_path: Path) -> None:
     statuses = {json.loads(x).get("status") for x in again.stdout.splitlines()
                 if '"stage_finished"' in x}
     assert statuses == {"cached"} and took < 5, (statuses, took)
+
+    report = cli("report", str(demo), "-o", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report" / "report.html").read_text()
+    for section in ("Load test", "Quality gates", "per-item outputs", "Sample generations"):
+        assert section in page, section
