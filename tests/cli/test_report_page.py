@@ -8,32 +8,13 @@ $INTERNPIPE_TEST_ARTIFACTS (default test-artifacts/) as the test's artifacts."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import ROOT, cli
+from conftest import cli
 from support import report_workdir
-
-ARTIFACTS = Path(os.environ.get("INTERNPIPE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-
-
-def _browser_kit() -> tuple[Any, str]:
-    """Playwright and the system's Chromium; skipped (failed under INTERNPIPE_CI) without."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if chromium is None or sync_playwright is None:
-        missing = "chromium" if chromium is None else "playwright (pip install -e .[dev])"
-        if os.environ.get("INTERNPIPE_CI"):
-            pytest.fail(f"{missing} is required here (INTERNPIPE_CI) but missing")
-        pytest.skip(f"{missing} is not installed")
-    return sync_playwright, chromium
+from support.browser import ARTIFACTS, browser_kit
 
 
 def _written(result: Any) -> Path:
@@ -52,7 +33,7 @@ def _hover_tip(page: Any, selector: str) -> str:
 
 def test_the_report_in_headless_chromium(tmp_path: Path,
                                          record_property: Any) -> None:
-    sync_playwright, chromium = _browser_kit()
+    sync_playwright, chromium = browser_kit()
     recipe = report_workdir.build(tmp_path / "a")
     report = _written(cli("report", str(recipe), "--json"))
     # A second run to compare with: an archived copy of the work dir, trained for longer.

@@ -9,38 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import ROOT, TESTS, TINY_MODEL, cli_env
+from conftest import TESTS, TINY_MODEL, cli_env
 from internpipe import services
+from support.browser import ARTIFACTS, browser_kit
 
 pytestmark = pytest.mark.integration
-ARTIFACTS = Path(os.environ.get("INTERNPIPE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-
-
-def _browser_kit() -> tuple[Any, str]:
-    """Playwright and the system's Chromium; skipped (failed under INTERNPIPE_CI) without."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if chromium is None or sync_playwright is None:
-        missing = "chromium" if chromium is None else "playwright (pip install -e .[dev])"
-        if os.environ.get("INTERNPIPE_CI"):
-            pytest.fail(f"{missing} is required here (INTERNPIPE_CI) but missing")
-        pytest.skip(f"{missing} is not installed")
-    return sync_playwright, chromium
 
 
 @contextlib.contextmanager
@@ -90,7 +72,7 @@ def _processes_using(folder: Path) -> list[str]:
 
 
 def test_chat_agent_and_compare_in_headless_chromium(tmp_path: Path) -> None:
-    sync_playwright, chromium = _browser_kit()
+    sync_playwright, chromium = browser_kit()
     shots = ARTIFACTS / "web-chat"
     shots.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
@@ -160,7 +142,7 @@ def test_chat_agent_and_compare_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def test_another_host_warns_and_asks_for_the_access_key(tmp_path: Path) -> None:
-    sync_playwright, chromium = _browser_kit()
+    sync_playwright, chromium = browser_kit()
     with fake_llm(tmp_path) as url, web_chat(tmp_path, url, "--model-name", "fake",
                                              "--host", "0.0.0.0",
                                              INTERNPIPE_CHAT_KEY="k3y-for-test") as (

@@ -10,16 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
-from test_web_chat import ARTIFACTS, _browser_kit, _processes_using, web_chat
+from test_web_chat import _processes_using, web_chat
 
 from conftest import TINY_VLM
+from support.browser import ARTIFACTS, browser_kit
 from support.pngs import write_png
 
 pytestmark = pytest.mark.integration
 
 
 def test_an_uploaded_image_is_asked_about_in_headless_chromium(tmp_path: Path) -> None:
-    sync_playwright, chromium = _browser_kit()
+    sync_playwright, chromium = browser_kit()
     shots = ARTIFACTS / "web-chat"
     shots.mkdir(parents=True, exist_ok=True)
     picture = write_png(tmp_path / "flag.png", "red", "yellow")
