@@ -210,6 +210,16 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
         "param_scheduler": schedulers,
         "train_cfg": {"type": "xtuner.engine.runner.TrainLoop", "max_epochs": epochs},
         "custom_hooks": hooks,
+        **runtime(spec, "nccl" if cuda else "gloo", visualizer(spec.get("report_to"))),
+        "prompt_template": template,
+    }
+
+
+def runtime(spec: dict[str, Any], backend: str, vis: dict[str, Any] | None,
+            **checkpoint: Any) -> dict[str, Any]:
+    """mmengine's runtime part of a config (hooks, env, logging, seed), as the text and the
+    vision-language fine-tunes both write it; `checkpoint`: more CheckpointHook options."""
+    return {
         "default_hooks": {
             "timer": {"type": "mmengine.hooks.IterTimerHook"},
             "logger": {"type": "mmengine.hooks.LoggerHook", "log_metric_by_epoch": False,
@@ -217,16 +227,14 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
             "param_scheduler": {"type": "mmengine.hooks.ParamSchedulerHook"},
             "checkpoint": {"type": "mmengine.hooks.CheckpointHook", "by_epoch": False,
                            "interval": spec["save_every"],
-                           "max_keep_ckpts": spec["keep_checkpoints"]},
+                           "max_keep_ckpts": spec["keep_checkpoints"], **checkpoint},
             "sampler_seed": {"type": "mmengine.hooks.DistSamplerSeedHook"}},
         "env_cfg": {"cudnn_benchmark": False,
                     "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
-                    "dist_cfg": {"backend": "nccl" if cuda else "gloo"}},
-        "visualizer": visualizer(spec.get("report_to")), "log_level": "INFO",
-        "load_from": None, "resume": False,
+                    "dist_cfg": {"backend": backend}},
+        "visualizer": vis, "log_level": "INFO", "load_from": None, "resume": False,
         "randomness": {"seed": spec["seed"], "deterministic": False},
         "log_processor": {"by_epoch": False},
-        "prompt_template": template,
     }
 
 

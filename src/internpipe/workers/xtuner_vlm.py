@@ -72,21 +72,7 @@ def make_config(spec: dict[str, Any]) -> dict[str, Any]:
         "train_cfg": {"type": "xtuner.engine.runner.TrainLoop", "max_epochs": epochs},
         "custom_hooks": [{"type": "xtuner.engine.hooks.DatasetInfoHook",
                           "tokenizer": tokenizer}],
-        "default_hooks": {
-            "timer": {"type": "mmengine.hooks.IterTimerHook"},
-            "logger": {"type": "mmengine.hooks.LoggerHook", "log_metric_by_epoch": False,
-                       "interval": spec["log_every"]},
-            "param_scheduler": {"type": "mmengine.hooks.ParamSchedulerHook"},
-            "checkpoint": {"type": "mmengine.hooks.CheckpointHook", "save_optimizer": False,
-                           "by_epoch": False, "interval": spec["save_every"],
-                           "max_keep_ckpts": spec["keep_checkpoints"]},
-            "sampler_seed": {"type": "mmengine.hooks.DistSamplerSeedHook"}},
-        "env_cfg": {"cudnn_benchmark": False,
-                    "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
-                    "dist_cfg": {"backend": "nccl"}},
-        "visualizer": None, "log_level": "INFO", "load_from": None, "resume": False,
-        "randomness": {"seed": spec["seed"], "deterministic": False},
-        "log_processor": {"by_epoch": False},
+        **xtuner_cfg.runtime(spec, "nccl", None, save_optimizer=False),
     }
 
 
